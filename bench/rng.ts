@@ -1,0 +1,53 @@
+/**
+ * Benchmark of the seeded Gaussian directions: ns per element for fillDirection, perturbInto and
+ * accumulateDirection (Float64Array accumulator) over n = 1e6 elements, after a warm-up, median of several
+ * repetitions. Run: node --import tsx bench/rng.ts
+ */
+import { pathToFileURL } from 'node:url';
+import { accumulateDirection, fillDirection, perturbInto } from '../src/rng/directions.ts';
+
+export interface RngBenchResult {
+  nsPerElementFill: number;
+  nsPerElementPerturb: number;
+  nsPerElementAccumulate: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : 0.5 * (s[m - 1]! + s[m]!);
+}
+
+function timeNs(fn: (rep: number) => void, n: number, warmup: number, reps: number): number {
+  for (let r = 0; r < warmup; r++) fn(r);
+  const t: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    fn(warmup + r);
+    t.push(Number(process.hrtime.bigint() - t0) / n);
+  }
+  return median(t);
+}
+
+export async function benchRng(n = 1_000_000, reps = 15): Promise<RngBenchResult> {
+  const out = new Float32Array(n);
+  const w = new Float32Array(n);
+  for (let i = 0; i < n; i++) w[i] = ((i * 37) % 101) / 101 - 0.5;
+  const g = new Float64Array(n);
+  const seed = 0x12345678;
+  const warm = 5;
+  const nsPerElementFill = timeNs((rep) => fillDirection(seed, rep, out), n, warm, reps);
+  const nsPerElementPerturb = timeNs((rep) => perturbInto(out, w, 1e-4, seed, rep), n, warm, reps);
+  const nsPerElementAccumulate = timeNs((rep) => accumulateDirection(g, 0.01, seed, rep), n, warm, reps);
+  // keep results observable
+  if (!Number.isFinite(out[n - 1]! + g[n - 1]!)) throw new Error('non-finite benchmark output');
+  return { nsPerElementFill, nsPerElementPerturb, nsPerElementAccumulate };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const r = await benchRng();
+  console.log(`fillDirection:       ${r.nsPerElementFill.toFixed(2)} ns/element`);
+  console.log(`perturbInto:         ${r.nsPerElementPerturb.toFixed(2)} ns/element`);
+  console.log(`accumulateDirection: ${r.nsPerElementAccumulate.toFixed(2)} ns/element (Float64Array)`);
+  console.log(JSON.stringify(r));
+}

@@ -1,0 +1,88 @@
+// The `baffle` command line.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, formatConfigHelp, loadConfigFile, overridesToLayer, resolveConfig } from './config.ts';
+import { runSimulation } from './run.ts';
+
+const USAGE = `baffle — backpropagation-free federated learning (forward passes only)
+
+Usage:
+  baffle run [--config FILE] [--set key=value]... [--out DIR] [--quiet]
+      Simulate a federation of clients that train a model with forward passes only (BAFFLE).
+      With no options: MLP on mnist-10k, 10 IID clients, FedSGD, K=100, 20 epochs.
+  baffle keys        List every configuration key with its meaning and default.
+  baffle help        This text.
+
+Options of run:
+  --config FILE      JSON or TOML configuration file (keys as listed by \`baffle keys\`).
+  --set key=value    Override one key (repeatable); value is JSON when it parses, else a string.
+  --out DIR          Run directory (default: runs/<timestamp>-<dataset>-<model>).
+  --quiet            No progress bar and no per-epoch lines.
+`;
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === 'keys') {
+    process.stdout.write(`${formatConfigHelp()}\n`);
+    return 0;
+  }
+  if (command !== 'run') {
+    process.stderr.write(`baffle: unknown command '${command}'\n\n${USAGE}`);
+    return 2;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const layers: Record<string, unknown>[] = [];
+  const sources: string[] = [];
+  if (values.config) {
+    layers.push(loadConfigFile(values.config));
+    sources.push(values.config);
+  }
+  layers.push(overridesToLayer(values.set ?? []));
+  sources.push('--set');
+  const config = resolveConfig(layers, sources);
+  const outDir = resolve(values.out ?? `runs/${timestamp()}-${config.dataset}-${config.model}`);
+  await runSimulation({ config, outDir, quiet: values.quiet ?? false });
+  return 0;
+}
+
+export async function cli(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (err) {
+    if (err instanceof ConfigError || (err instanceof Error && err.name === 'DataError')) {
+      process.stderr.write(`baffle: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`baffle: ${err.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`baffle: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await cli(process.argv.slice(2));

@@ -1,0 +1,64 @@
+// The `baffle` command as a user runs it: refusals before any work, and the run directory it writes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BIN = new URL('../bin/baffle.js', import.meta.url).pathname;
+
+function baffle(args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+}
+
+test('bad keys, values and combinations are refused before any work, with the key named', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baffle-cli-'));
+  const out = join(dir, 'run');
+  const r = baffle(['run', '--out', out, '--set', 'K=0', '--set', 'lrr=0.1', '--set', 'norm=batchnorm', '--set', 'dataset=cifar10']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /K: got 0/);
+  assert.match(r.stderr, /unknown key 'lrr'.*did you mean 'lr'/);
+  assert.match(r.stderr, /BatchNorm/i);
+  assert.match(r.stderr, /dataDir/);
+  assert.equal(existsSync(out), false, 'nothing is written for a refused configuration');
+
+  const cfg = join(dir, 'bad.toml');
+  writeFileSync(cfg, 'model = "lenet"\nepochs = "many"\n');
+  const r2 = baffle(['run', '--config', cfg, '--out', out]);
+  assert.equal(r2.status, 2);
+  assert.match(r2.stderr, /epochs/);
+  assert.match(r2.stderr, /bad\.toml/);
+
+  const r3 = baffle(['run', '--set', 'dataset=mnist', '--set', `dataDir=${join(dir, 'nowhere')}`, '--out', out]);
+  assert.equal(r3.status, 2, r3.stderr);
+  assert.match(r3.stderr, /nowhere/);
+});
+
+test('a short run writes config.json, metrics.jsonl, summary.json and the weights', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baffle-cli-'));
+  const out = join(dir, 'run');
+  const cfg = join(dir, 'tiny.json');
+  writeFileSync(cfg, JSON.stringify({ hidden: [8], K: 5, clients: 3, maxSteps: 4, evalEvery: 2, testSubset: 200 }));
+  const r = baffle(['run', '--config', cfg, '--set', 'seed=5', '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /step +2 +test acc/);
+  const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+  assert.equal(config.seed, 5);
+  assert.equal(config.K, 5);
+  assert.equal(config.model, 'mlp');
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, 2);
+  for (const key of ['epoch', 'step', 'testAccuracy', 'testLoss', 'trainLoss', 'forwardPasses', 'uplinkBytes', 'downlinkBytes', 'wallMs']) {
+    assert.equal(typeof lines[1][key], 'number', key);
+  }
+  assert.deepEqual(lines.map((l) => l.step), [2, 4]);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+  assert.equal(summary.step, 4);
+  assert.equal(summary.params, 32 * 32 * 8 + 8 + 8 * 10 + 10);
+  assert.equal(summary.bestTestAccuracy, Math.max(...lines.map((l) => l.testAccuracy)));
+  const manifest = JSON.parse(readFileSync(join(out, 'weights.json'), 'utf8'));
+  const bin = readFileSync(join(out, 'weights.bin'));
+  assert.equal(bin.length, manifest.params * 4);
+  assert.equal(manifest.layout[0].name.length > 0, true);
+});
