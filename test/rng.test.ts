@@ -73,7 +73,7 @@ function seedStateB(a: number, b: number, c: number, d: number): bigint[] {
       x[w] = fmixB((x[w]! + x[(w + 3) % 4]! + ((j * 0x9e3779b9n) & M32)) & M32);
     }
   }
-  if (x.every((v) => v === 0n)) x[0] = 1n;
+  if (!x.some((v) => v !== 0n)) x[0] = 1n;
   return x;
 }
 class RefXoshiro {

@@ -8,7 +8,7 @@
  *
  * Everything below uses only `+ - * /` on float64 (correctly rounded, round-to-nearest-even, no fused
  * multiply-add: ECMAScript forbids contraction), `Math.floor` (exact), comparisons, and exact bit
- * manipulation of the float64 encoding through a `DataView` with explicit endianness. The results are therefore
+ * manipulation of the float64 encoding (typed-array aliasing, byte order detected at load). The results are therefore
  * the same on every conforming engine and platform.
  *
  * Accuracy (checked in test/rng.test.ts against `Math.exp` / `Math.log`): a few ulp, i.e. relative error
@@ -103,7 +103,12 @@ const L19 = 2 / 19;
 const L21 = 2 / 21;
 const L23 = 2 / 23;
 
-const BITS = new DataView(new ArrayBuffer(8));
+// Float64 <-> words aliasing. The index of the high word depends on the platform's byte order, which is
+// detected once (1.0 has high word 0x3FF00000), so the bits read are the same on every platform.
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+F64[0] = 1;
+const HI = U32[1] === 0x3ff00000 ? 1 : 0;
 
 /** Deterministic natural logarithm (see the module comment). */
 export function dlog(x: number): number {
@@ -114,11 +119,11 @@ export function dlog(x: number): number {
     x *= 18014398509481984; // 2^54, exact
     e = -54;
   }
-  BITS.setFloat64(0, x, false); // big-endian: the high word is at offset 0
-  const hi = BITS.getUint32(0, false);
+  F64[0] = x;
+  const hi = U32[HI]!;
   e += (hi >>> 20) - 1023;
-  BITS.setUint32(0, (hi & 0x000fffff) | 0x3ff00000, false);
-  let m = BITS.getFloat64(0, false); // in [1, 2)
+  U32[HI] = (hi & 0x000fffff) | 0x3ff00000;
+  let m = F64[0]!; // x / 2^e, in [1, 2)
   if (m > SQRT2) {
     m *= 0.5;
     e += 1;

@@ -262,14 +262,6 @@ function checkRange(start: number, end: number, len: number): void {
   }
 }
 
-/**
- * z of the unaligned first block of a range: fills ZBUF[0 .. n) with samples 0..n-1 of block b and returns
- * nothing; callers use ZBUF[i - base] for their part i >= start.
- */
-function blockToZbuf(n: number, seed: number, k: number, b: number): void {
-  blockFill(ZBUF, 0, n, seed, k, b);
-}
-
 /** out[i] = z_k[i] for i in [start, end) (default: the whole array). Other elements are left untouched. */
 export function fillDirection(seed: number, k: number, out: Float32Array, start = 0, end = out.length): void {
   checkU32(seed, 'seed');
@@ -280,7 +272,7 @@ export function fillDirection(seed: number, k: number, out: Float32Array, start 
   let base = b * BLOCK;
   if (base < start) {
     const n = Math.min(BLOCK, end - base);
-    blockToZbuf(n, seed, k, b);
+    blockFill(ZBUF, 0, n, seed, k, b); // unaligned start: whole block prefix, use the part >= start
     out.set(ZBUF.subarray(start - base, n), start);
     b++;
     base += BLOCK;
@@ -315,7 +307,7 @@ export function perturbInto(
   let base = b * BLOCK;
   if (base < start) {
     const n = Math.min(BLOCK, end - base);
-    blockToZbuf(n, seed, k, b);
+    blockFill(ZBUF, 0, n, seed, k, b); // unaligned start: whole block prefix, use the part >= start
     const z = ZBUF;
     for (let i = start; i < base + n; i++) out[i] = w[i]! + sigma * z[i - base]!;
     b++;
@@ -354,7 +346,7 @@ export function accumulateDirection(
   let base = b * BLOCK;
   if (base < start) {
     const n = Math.min(BLOCK, end - base);
-    blockToZbuf(n, seed, k, b);
+    blockFill(ZBUF, 0, n, seed, k, b); // unaligned start: whole block prefix, use the part >= start
     const z = ZBUF;
     for (let i = start; i < base + n; i++) g[i] = g[i]! + coef * z[i - base]!;
     b++;
