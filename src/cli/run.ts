@@ -37,13 +37,11 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
   writeJson(join(outDir, 'config.json'), { ...config, workers });
 
   const metrics: MetricsRecord[] = [];
-  let bar: cliProgress.SingleBar | null = null;
+  const progress = opts.quiet ? null : new Progress();
   let params = 0;
-  let totalSteps = 0;
   const result = await simulate(config, dataset, workers, {
     onStart: (info) => {
       params = info.params;
-      totalSteps = info.totalSteps;
       say(
         `model: ${config.model} (${info.params.toLocaleString('en-US')} parameters), ${config.clients} clients ` +
           `(${config.partition}, shard sizes ${Math.min(...info.shardSizes)}–${Math.max(...info.shardSizes)}), ` +
@@ -51,23 +49,9 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
           `${info.totalSteps} steps (${info.stepsPerEpoch}/epoch), ${info.workers} workers`,
       );
       say(`output: ${outDir}`);
-      if (!opts.quiet) {
-        bar = new cliProgress.SingleBar(
-          {
-            format: 'training [{bar}] {percentage}% | step {value}/{total} | epoch {epoch} | loss {loss} | eta {eta_formatted}',
-            stream: process.stderr,
-            noTTYOutput: true,
-            notTTYSchedule: 30_000,
-            etaBuffer: 50,
-            hideCursor: true,
-            clearOnComplete: true,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-        bar.start(info.totalSteps, 0, { epoch: 1, loss: '—' });
-      }
+      progress?.start(info.totalSteps);
     },
-    onStep: (s) => bar?.update(s.step, { epoch: s.epoch, loss: s.trainLoss.toFixed(4) }),
+    onStep: (s) => progress?.update(s.step, s.epoch, s.trainLoss),
     onEvaluation: (m) => {
       metrics.push(m);
       writeJsonLines(join(outDir, 'metrics.jsonl'), metrics);
@@ -76,16 +60,11 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
         `test acc ${fmt.percent(m.testAccuracy).padStart(7)}  test loss ${m.testLoss.toFixed(4)}  ` +
         `train loss ${m.trainLoss.toFixed(4)}  fwd ${fmt.count(m.forwardPasses)}  ` +
         `up ${fmt.bytes(m.uplinkBytes)}  down ${fmt.bytes(m.downlinkBytes)}  ${fmt.seconds(m.wallMs)}`;
-      const active = bar as cliProgress.SingleBar | null;
-      if (active) {
-        // Take the bar down, print the line, put the bar back: no torn lines on a terminal.
-        active.stop();
-        say(line);
-        if (m.step < totalSteps) active.start(totalSteps, m.step, { epoch: Math.floor(m.epoch) + 1, loss: m.trainLoss.toFixed(4) });
-      } else say(line);
+      if (progress) progress.log(line, say);
+      else say(line);
     },
   });
-  (bar as cliProgress.SingleBar | null)?.stop();
+  progress?.stop();
 
   const last = result.metrics[result.metrics.length - 1];
   const summary: RunSummary = {
@@ -102,4 +81,58 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
       `${summary.step} steps in ${fmt.seconds(summary.wallMs)}; results in ${outDir}`,
   );
   return summary;
+}
+
+/**
+ * Progress while training: a live bar on a terminal (epoch lines printed above it), and on a pipe or a
+ * log file a plain "step i/n" line on stderr every 30 s, so long epochs still show signs of life.
+ */
+class Progress {
+  private bar: cliProgress.MultiBar | null = null;
+  private row: cliProgress.SingleBar | null = null;
+  private total = 0;
+  private lastPlain = 0;
+  private readonly started = performance.now();
+
+  start(total: number): void {
+    this.total = total;
+    if (process.stderr.isTTY) {
+      this.bar = new cliProgress.MultiBar(
+        {
+          format: 'training [{bar}] {percentage}% | step {value}/{total} | epoch {epoch} | loss {loss} | eta {eta_formatted}',
+          stream: process.stderr,
+          etaBuffer: 50,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.row = this.bar.create(total, 0, { epoch: 1, loss: '—' });
+    }
+    this.lastPlain = performance.now();
+  }
+
+  update(step: number, epoch: number, loss: number): void {
+    if (this.row) {
+      this.row.update(step, { epoch, loss: Number.isFinite(loss) ? loss.toFixed(4) : '—' });
+      return;
+    }
+    const now = performance.now();
+    if (now - this.lastPlain >= 30_000 && step < this.total) {
+      this.lastPlain = now;
+      const rate = (now - this.started) / step;
+      process.stderr.write(
+        `step ${step}/${this.total} (epoch ${epoch}), ${fmt.seconds(rate)} per step, about ${fmt.seconds(rate * (this.total - step))} left\n`,
+      );
+    }
+  }
+
+  log(line: string, say: (line: string) => void): void {
+    if (this.bar && process.stdout.isTTY) this.bar.log(`${line}\n`);
+    else say(line);
+  }
+
+  stop(): void {
+    this.bar?.stop();
+  }
 }
