@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { buildModel } from '../src/model/index.ts';
 import type { BuiltModel } from '../src/model/types.ts';
+import { processCpuNs } from './clock.ts';
 import { median, now, syntheticBatch, ZOO, type ZooEntry } from './lib.ts';
 
 const { onnx } = onnxProto;
@@ -49,6 +50,8 @@ export interface PeakResult {
   /** Best repetition. */
   bestGflops: number;
   msPerRun: number;
+  /** GFLOP/s on the thread's on-CPU time (what an idle core would give; robust to other jobs). */
+  cpuGflops: number;
 }
 
 /** Single-threaded MatMul m×k×n through onnxruntime-node: median and best GFLOP/s over `reps` timed batches of runs. */
@@ -64,15 +67,26 @@ export async function benchPeak(size = 512, reps = 15, targetMs = 150): Promise<
   const per = Math.max(0.01, now() - t0);
   const runs = Math.max(1, Math.round(targetMs / per));
   const ms: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < reps; r++) {
+    const c0 = processCpuNs();
     const s = now();
     for (let i = 0; i < runs; i++) await session.run(feeds);
     ms.push((now() - s) / runs);
+    cpu.push((processCpuNs() - c0) / 1e6 / runs);
   }
   await session.release();
   const flop = 2 * m * k * n;
   const med = median(ms);
-  return { m, k, n, msPerRun: med, gflops: flop / med / 1e6, bestGflops: flop / Math.min(...ms) / 1e6 };
+  return {
+    m,
+    k,
+    n,
+    msPerRun: med,
+    gflops: flop / med / 1e6,
+    bestGflops: flop / Math.min(...ms) / 1e6,
+    cpuGflops: flop / median(cpu) / 1e6,
+  };
 }
 
 /** The model's ONNX with every parameter moved from the graph inputs to constant initializers holding `weights`. */
@@ -80,7 +94,8 @@ export function withInitializers(model: BuiltModel, weights: Float32Array): Uint
   const proto = onnx.ModelProto.decode(model.onnx);
   const graph = proto.graph!;
   const params = new Map(model.layout.params.map((p) => [p.name, p]));
-  graph.input = graph.input.filter((i) => !params.has(i.name ?? ''));
+  graph.input = (graph.input ?? []).filter((i) => !params.has(i.name ?? ''));
+  graph.initializer = graph.initializer ?? [];
   for (const p of model.layout.params) {
     const data = weights.slice(p.offset, p.offset + p.size);
     graph.initializer.push(
@@ -96,7 +111,6 @@ export interface Variant {
   options: ort.InferenceSession.SessionOptions;
   /** Weights as constant initializers (not graph inputs). */
   initializers?: boolean;
-  /** Fetch 'loss' (default) or also 'logits'. */
 }
 
 export const VARIANTS: readonly Variant[] = [
@@ -120,13 +134,24 @@ export const VARIANTS: readonly Variant[] = [
 export interface VariantResult {
   model: string;
   variant: string;
-  /** Median ms per forward pass (loss only, same weights every pass). */
+  /** Median wall ms per forward pass (loss only, same weights every pass). */
   ms: number;
-  /** Relative to the project's options for this model: > 1 is faster. */
+  /** Relative to the project's options for this model (wall): > 1 is faster. */
   speedup: number;
+  /** Median process on-CPU ms per pass (contention-robust; counts both threads with intra-op threads 2). */
+  cpuMs: number;
+  /** Speed-up on on-CPU time (null where the variant uses more than one thread). */
+  cpuSpeedup: number | null;
 }
 
-async function timeVariant(model: BuiltModel, weights: Float32Array, v: Variant, batch: number, targetMs: number, reps: number): Promise<number> {
+async function timeVariant(
+  model: BuiltModel,
+  weights: Float32Array,
+  v: Variant,
+  batch: number,
+  targetMs: number,
+  reps: number,
+): Promise<{ wall: number; cpu: number }> {
   const bytes = v.initializers ? withInitializers(model, weights) : model.onnx;
   const session = await ort.InferenceSession.create(bytes, v.options);
   const b = syntheticBatch(model.config.inputShape, batch, model.config.classes);
@@ -146,13 +171,16 @@ async function timeVariant(model: BuiltModel, weights: Float32Array, v: Variant,
   const per = Math.max(0.01, now() - t0);
   const runs = Math.max(1, Math.round(targetMs / per));
   const ms: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < reps; r++) {
+    const c0 = processCpuNs();
     const s = now();
     for (let i = 0; i < runs; i++) await session.run(feeds, ['loss']);
     ms.push((now() - s) / runs);
+    cpu.push((processCpuNs() - c0) / 1e6 / runs);
   }
   await session.release();
-  return median(ms);
+  return { wall: median(ms), cpu: median(cpu) };
 }
 
 /**
@@ -169,17 +197,50 @@ export async function benchOrtOptions(
   for (const entry of models) {
     const model = buildModel(entry.config);
     const weights = model.initWeights(1);
-    const samples = new Map<string, number[]>(variants.map((v) => [v.id, []]));
+    const wall = new Map<string, number[]>(variants.map((v) => [v.id, []]));
+    const cpu = new Map<string, number[]>(variants.map((v) => [v.id, []]));
     for (let round = 0; round < (opts.rounds ?? 3); round++) {
       for (const v of variants) {
-        samples.get(v.id)!.push(await timeVariant(model, weights, v, batch, opts.targetMs ?? 60, opts.reps ?? 3));
+        const t = await timeVariant(model, weights, v, batch, opts.targetMs ?? 60, opts.reps ?? 3);
+        wall.get(v.id)!.push(t.wall);
+        cpu.get(v.id)!.push(t.cpu);
       }
     }
-    const base = median(samples.get(variants[0]!.id)!);
+    const base = median(wall.get(variants[0]!.id)!);
+    const baseCpu = median(cpu.get(variants[0]!.id)!);
     for (const v of variants) {
-      const ms = median(samples.get(v.id)!);
-      out.push({ model: entry.id, variant: v.id, ms, speedup: base / ms });
+      const ms = median(wall.get(v.id)!);
+      const cpuMs = median(cpu.get(v.id)!);
+      const single = (v.options.intraOpNumThreads ?? 1) === 1;
+      out.push({ model: entry.id, variant: v.id, ms, speedup: base / ms, cpuMs, cpuSpeedup: single ? baseCpu / cpuMs : null });
     }
   }
   return out;
+}
+
+/** Fixed cost of one session.run() through the Node binding: an Identity on one float, µs per call (median). */
+export async function benchRunOverhead(reps = 9, runs = 2000): Promise<number> {
+  const vi = (name: string) => ({
+    name,
+    type: { tensorType: { elemType: DT.FLOAT, shape: { dim: [{ dimValue: 1 }] } } },
+  });
+  const bytes = onnx.ModelProto.encode(
+    onnx.ModelProto.create({
+      irVersion: 10,
+      opsetImport: [{ domain: '', version: 21 }],
+      producerName: 'baffle-bench',
+      graph: { name: 'id', node: [{ opType: 'Identity', name: 'id', input: ['a'], output: ['b'] }], input: [vi('a')], output: [vi('b')] },
+    }),
+  ).finish();
+  const session = await ort.InferenceSession.create(bytes, PROJECT_OPTIONS);
+  const feeds = { a: new ort.Tensor('float32', new Float32Array(1), [1]) };
+  for (let i = 0; i < 200; i++) await session.run(feeds);
+  const us: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = now();
+    for (let i = 0; i < runs; i++) await session.run(feeds);
+    us.push(((now() - t0) / runs) * 1000);
+  }
+  await session.release();
+  return median(us);
 }

@@ -5,11 +5,16 @@
  */
 import { pathToFileURL } from 'node:url';
 import { accumulateDirection, fillDirection, perturbInto } from '../src/rng/directions.ts';
+import { processCpuNs } from './clock.ts';
 
 export interface RngBenchResult {
   nsPerElementFill: number;
   nsPerElementPerturb: number;
   nsPerElementAccumulate: number;
+  /** The same on process on-CPU time (single-threaded here): robust to other jobs on the machine. */
+  cpuNsPerElementFill: number;
+  cpuNsPerElementPerturb: number;
+  cpuNsPerElementAccumulate: number;
 }
 
 function median(xs: number[]): number {
@@ -18,15 +23,19 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : 0.5 * (s[m - 1]! + s[m]!);
 }
 
-function timeNs(fn: (rep: number) => void, n: number, warmup: number, reps: number): number {
+/** Median wall and on-CPU ns per element. */
+function timeNs(fn: (rep: number) => void, n: number, warmup: number, reps: number): { wall: number; cpu: number } {
   for (let r = 0; r < warmup; r++) fn(r);
   const t: number[] = [];
+  const c: number[] = [];
   for (let r = 0; r < reps; r++) {
+    const c0 = processCpuNs();
     const t0 = process.hrtime.bigint();
     fn(warmup + r);
     t.push(Number(process.hrtime.bigint() - t0) / n);
+    c.push((processCpuNs() - c0) / n);
   }
-  return median(t);
+  return { wall: median(t), cpu: median(c) };
 }
 
 export async function benchRng(n = 1_000_000, reps = 15): Promise<RngBenchResult> {
@@ -36,12 +45,19 @@ export async function benchRng(n = 1_000_000, reps = 15): Promise<RngBenchResult
   const g = new Float64Array(n);
   const seed = 0x12345678;
   const warm = 5;
-  const nsPerElementFill = timeNs((rep) => fillDirection(seed, rep, out), n, warm, reps);
-  const nsPerElementPerturb = timeNs((rep) => perturbInto(out, w, 1e-4, seed, rep), n, warm, reps);
-  const nsPerElementAccumulate = timeNs((rep) => accumulateDirection(g, 0.01, seed, rep), n, warm, reps);
+  const fill = timeNs((rep) => fillDirection(seed, rep, out), n, warm, reps);
+  const perturb = timeNs((rep) => perturbInto(out, w, 1e-4, seed, rep), n, warm, reps);
+  const acc = timeNs((rep) => accumulateDirection(g, 0.01, seed, rep), n, warm, reps);
   // keep results observable
   if (!Number.isFinite(out[n - 1]! + g[n - 1]!)) throw new Error('non-finite benchmark output');
-  return { nsPerElementFill, nsPerElementPerturb, nsPerElementAccumulate };
+  return {
+    nsPerElementFill: fill.wall,
+    nsPerElementPerturb: perturb.wall,
+    nsPerElementAccumulate: acc.wall,
+    cpuNsPerElementFill: fill.cpu,
+    cpuNsPerElementPerturb: perturb.cpu,
+    cpuNsPerElementAccumulate: acc.cpu,
+  };
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -49,5 +65,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   console.log(`fillDirection:       ${r.nsPerElementFill.toFixed(2)} ns/element`);
   console.log(`perturbInto:         ${r.nsPerElementPerturb.toFixed(2)} ns/element`);
   console.log(`accumulateDirection: ${r.nsPerElementAccumulate.toFixed(2)} ns/element (Float64Array)`);
+  console.log(
+    `on-CPU: fill ${r.cpuNsPerElementFill.toFixed(2)}, perturb ${r.cpuNsPerElementPerturb.toFixed(2)}, ` +
+      `accumulate ${r.cpuNsPerElementAccumulate.toFixed(2)} ns/element`,
+  );
   console.log(JSON.stringify(r));
 }

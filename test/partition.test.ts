@@ -1,48 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { partition, partitionStats, type PartitionRng, type PartitionSpec } from '../src/fl/partition.ts';
+import { partition, partitionStats, type PartitionSpec } from '../src/fl/partition.ts';
+import { UniformRng } from '../src/rng/uniform.ts';
 
-// Small local seeded RNG (mulberry32 + Box–Muller normal + Marsaglia–Tsang gamma), so these tests do
-// not depend on src/rng.
-class TestRng implements PartitionRng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  nextUint32(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  nextFloat(): number {
-    return this.nextUint32() / 4294967296;
-  }
-  nextInt(n: number): number {
-    return Math.floor(this.nextFloat() * n);
-  }
-  normal(): number {
-    const u = 1 - this.nextFloat();
-    const v = this.nextFloat();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-  gamma(shape: number): number {
-    if (shape < 1) return this.gamma(shape + 1) * Math.pow(1 - this.nextFloat(), 1 / shape);
-    const d = shape - 1 / 3;
-    const c = 1 / Math.sqrt(9 * d);
-    for (;;) {
-      let x: number;
-      let v: number;
-      do {
-        x = this.normal();
-        v = 1 + c * x;
-      } while (v <= 0);
-      v = v * v * v;
-      const u = 1 - this.nextFloat();
-      if (Math.log(u) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
-    }
-  }
-}
+// The project's seeded RNG (UniformRng: nextInt, gamma) drives the partitions, as in the simulation.
+const TestRng = UniformRng;
 
 /** Balanced labels: `perClass` examples of each class, interleaved 0,1,..,C-1,0,1,... */
 function balancedLabels(classes: number, perClass: number): Uint8Array {

@@ -26,6 +26,8 @@ export interface RunConfig {
   shardsPerClient: number;
   batchSize: number;
   epochs: number;
+  /** 'baffle' (forward passes only) or 'bp' (the backprop baseline: same everything, tfjs autograd clients). */
+  algorithm: 'baffle' | 'bp';
   K: number;
   sigma: number;
   scheme: 'forward' | 'central';
@@ -74,6 +76,7 @@ export const DEFAULT_CONFIG: Readonly<RunConfig> = Object.freeze({
   shardsPerClient: 2,
   batchSize: 32,
   epochs: 20,
+  algorithm: 'baffle',
   K: 100,
   sigma: 1e-4,
   scheme: 'forward',
@@ -118,6 +121,8 @@ export const CONFIG_KEYS: Readonly<Record<ConfigKey, string>> = Object.freeze({
   shardsPerClient: "label-sorted shards per client for partition 'shards'",
   batchSize: 'minibatch size of each client forward pass',
   epochs: 'training length in epochs (one epoch = one pass over each client shard); > 0, may be fractional',
+  algorithm:
+    "'baffle' (clients run forward passes only) or 'bp' (backprop baseline: clients compute exact gradients with tfjs autograd; K, sigma, scheme, seedPolicy and clip do not apply)",
   K: 'number of perturbation directions per client per step (uplink = K scalars)',
   sigma: 'perturbation scale σ (keep well above the quantization step of low-precision clients)',
   scheme: "difference scheme: 'forward' (K+1 passes) or 'central' (2K passes)",
@@ -346,6 +351,102 @@ export function resolveWorkers(config: Pick<RunConfig, 'workers'>): number {
   return config.workers === 'auto' ? Math.max(1, availableParallelism()) : config.workers;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Server settings (`baffle serve`): the run configuration plus how the server listens and runs rounds.
+
+export interface ServerConfig {
+  /** Interface to listen on; loopback unless told otherwise. */
+  host: string;
+  /** TCP port; 0 = any free port (printed at start). */
+  port: number;
+  /** Authenticated clients that must be connected before the first round; null = the participants per round. */
+  minClients: number | null;
+  /** Seconds a round attempt waits for its participants' results. */
+  roundTimeout: number;
+  /** Fraction of a round's participants whose valid results the round needs before it commits, in (0, 1]. */
+  quorum: number;
+  /** Seconds between heartbeats; a connection silent for 3 heartbeats is dropped. */
+  heartbeat: number;
+  /** Largest frame a client may send, in bytes; null = derived from K and the model size. */
+  maxFrameBytes: number | null;
+}
+
+export type ServerKey = keyof ServerConfig;
+
+export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = Object.freeze({
+  host: '127.0.0.1',
+  port: 7100,
+  minClients: null,
+  roundTimeout: 60,
+  quorum: 0.5,
+  heartbeat: 5,
+  maxFrameBytes: null,
+} satisfies ServerConfig);
+
+export const SERVER_CONFIG_KEYS: Readonly<Record<ServerKey, string>> = Object.freeze({
+  host: "interface to listen on (default loopback; '0.0.0.0' = all interfaces, use TLS there)",
+  port: 'TCP port to listen on; 0 = any free port',
+  minClients: 'authenticated clients that must be connected before training starts; null = participants per round',
+  roundTimeout: 'seconds a round attempt waits for results before it closes (late results are dropped)',
+  quorum: "fraction of a round's participants whose valid results it needs to commit, in (0, 1]",
+  heartbeat: 'seconds between heartbeats; a connection silent for 3 heartbeats is dropped',
+  maxFrameBytes: 'largest frame a client may send (bytes, ≥ 1024); null = derived from K and the model size',
+} satisfies Record<ServerKey, string>);
+
+/** True when `key` is a server setting (accepted by `baffle serve`, not by `baffle run`). */
+export function isServerKey(key: string): key is ServerKey {
+  return Object.hasOwn(SERVER_CONFIG_KEYS, key);
+}
+
+/**
+ * The configuration of `baffle serve`: the layers hold run keys and server keys side by side. Server keys are
+ * validated here, the rest by resolveConfig; all problems of both are reported together.
+ */
+export function resolveServeConfig(
+  layers: readonly Record<string, unknown>[],
+  sources?: readonly string[],
+): { run: RunConfig; server: ServerConfig } {
+  const problems: string[] = [];
+  const merged: Record<string, unknown> = { ...DEFAULT_SERVER_CONFIG };
+  const origin: Partial<Record<string, string>> = {};
+  const runLayers = layers.map((layer, i) => {
+    const rest: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(layer)) {
+      if (isServerKey(key)) {
+        if (value === undefined) continue;
+        merged[key] = typeof value === 'bigint' ? bigintToNumber(value) : value;
+        if (sources?.[i]) origin[key] = sources[i];
+      } else rest[key] = value;
+    }
+    return rest;
+  });
+  for (const key of Object.keys(SERVER_RULES) as ServerKey[]) {
+    const from = origin[key] ? ` (from ${origin[key]})` : '';
+    if (!SERVER_RULES[key].test(merged[key])) problems.push(`${key}: got ${fmt(merged[key])}${from}; allowed: ${SERVER_RULES[key].allowed}`);
+  }
+  let run: RunConfig | null = null;
+  try {
+    run = resolveConfig(runLayers, sources);
+  } catch (e) {
+    if (e instanceof ConfigError) problems.unshift(...e.problems);
+    else throw e;
+  }
+  if (run && typeof merged.minClients === 'number' && merged.minClients > run.clients) {
+    problems.push(`minClients: ${merged.minClients} is more than the ${run.clients} clients of the federation`);
+  }
+  if (problems.length > 0 || run === null) throw new ConfigError(problems);
+  return { run, server: merged as unknown as ServerConfig };
+}
+
+/** Help text of the server keys. */
+export function formatServerConfigHelp(): string {
+  const keys = Object.keys(SERVER_CONFIG_KEYS) as ServerKey[];
+  const width = Math.max(...keys.map((k) => k.length));
+  return keys
+    .map((k) => `  ${k.padEnd(width)}  ${SERVER_CONFIG_KEYS[k]} (default: ${JSON.stringify(DEFAULT_SERVER_CONFIG[k])})`)
+    .join('\n');
+}
+
 /** Help text: one line per key with its default and documentation. */
 export function formatConfigHelp(): string {
   const width = Math.max(...KNOWN_KEYS.map((k) => k.length));
@@ -411,6 +512,7 @@ const RULES: Record<ConfigKey, Rule> = {
   shardsPerClient: int(1),
   batchSize: int(1),
   epochs: num(0, true),
+  algorithm: oneOf('baffle', 'bp'),
   K: int(1),
   sigma: num(0, true),
   scheme: oneOf('forward', 'central'),
@@ -436,6 +538,16 @@ const RULES: Record<ConfigKey, Rule> = {
   testSubset: orValue(int(0), null, 'null (= whole test split)'),
   seed: int(0, 2 ** 32 - 1),
   workers: orValue(int(1), 'auto', "'auto'"),
+};
+
+const SERVER_RULES: Record<ServerKey, Rule> = {
+  host: { allowed: 'a non-empty host name or IP address', test: (v) => typeof v === 'string' && /^[A-Za-z0-9.:_\-[\]]+$/.test(v) },
+  port: int(0, 65535),
+  minClients: orValue(int(1), null, 'null (= participants per round)'),
+  roundTimeout: num(0, true),
+  quorum: num(0, true, 1, false),
+  heartbeat: num(0, true),
+  maxFrameBytes: orValue(int(1024), null, 'null (= derived)'),
 };
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,8 +1,14 @@
 // The `baffle` command line.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, formatConfigHelp, loadConfigFile, overridesToLayer, resolveConfig } from './config.ts';
+import { ConfigError, formatConfigHelp, formatServerConfigHelp, loadConfigFile, overridesToLayer, resolveConfig } from './config.ts';
 import { runSimulation } from './run.ts';
+import { JOIN_USAGE, joinCommand } from './join.ts';
+import { parseServeArgs, runServer, SERVE_USAGE } from './serve.ts';
+import { TOKENS_USAGE, tokensCommand } from './tokens.ts';
+import { MEMORY_USAGE } from './memory.ts';
+import { REPORT_USAGE } from '../report/usage.ts';
+import { SUITE_USAGE } from '../report/suite.ts';
 
 const USAGE = `baffle — backpropagation-free federated learning (forward passes only)
 
@@ -10,7 +16,7 @@ Usage:
   baffle run [--config FILE] [--set key=value]... [--out DIR] [--quiet]
       Simulate a federation of clients that train a model with forward passes only (BAFFLE).
       With no options: MLP on mnist-10k, 10 IID clients, FedSGD, K=100, 20 epochs.
-  baffle keys        List every configuration key with its meaning and default.
+${SERVE_USAGE}${JOIN_USAGE}${TOKENS_USAGE}${SUITE_USAGE}${REPORT_USAGE}${MEMORY_USAGE}  baffle keys        List every configuration key with its meaning and default.
   baffle help        This text.
 
 Options of run:
@@ -31,8 +37,40 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined ? 1 : 0;
   }
   if (command === 'keys') {
-    process.stdout.write(`${formatConfigHelp()}\n`);
+    process.stdout.write(`${formatConfigHelp()}\n\nServer keys (baffle serve only):\n${formatServerConfigHelp()}\n`);
     return 0;
+  }
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  if (command === 'serve') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(SERVE_USAGE);
+      return 0;
+    }
+    await runServer(parseServeArgs(rest));
+    return 0;
+  }
+  if (command === 'join') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(JOIN_USAGE);
+      return 0;
+    }
+    return joinCommand(rest, say);
+  }
+  if (command === 'tokens') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(TOKENS_USAGE);
+      return 0;
+    }
+    return tokensCommand(rest, say);
+  }
+  if (command === 'suite' || command === 'report' || command === 'memory') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(command === 'suite' ? SUITE_USAGE : command === 'report' ? REPORT_USAGE : MEMORY_USAGE);
+      return 0;
+    }
+    if (command === 'suite') return (await import('../report/suite.ts')).suiteCommand(rest, say);
+    if (command === 'report') return (await import('./report.ts')).reportCommand(rest, say);
+    return (await import('./memory.ts')).memoryCommand(rest);
   }
   if (command !== 'run') {
     process.stderr.write(`baffle: unknown command '${command}'\n\n${USAGE}`);
@@ -72,7 +110,10 @@ export async function cli(argv: string[]): Promise<void> {
   try {
     process.exitCode = await main(argv);
   } catch (err) {
-    if (err instanceof ConfigError || (err instanceof Error && err.name === 'DataError')) {
+    if (
+      err instanceof ConfigError ||
+      (err instanceof Error && (err.name === 'DataError' || err.name === 'UsageError' || err.name === 'TokensError'))
+    ) {
       process.stderr.write(`baffle: ${err.message}\n`);
       process.exitCode = 2;
     } else if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {

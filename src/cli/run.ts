@@ -60,7 +60,7 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
         `test acc ${fmt.percent(m.testAccuracy).padStart(7)}  test loss ${m.testLoss.toFixed(4)}  ` +
         `train loss ${m.trainLoss.toFixed(4)}  fwd ${fmt.count(m.forwardPasses)}  ` +
         `up ${fmt.bytes(m.uplinkBytes)}  down ${fmt.bytes(m.downlinkBytes)}  ${fmt.seconds(m.wallMs)}`;
-      if (progress) progress.log(line, say);
+      if (progress) progress.log(line, say, m.step);
       else say(line);
     },
   });
@@ -127,12 +127,16 @@ class Progress {
     }
   }
 
-  log(line: string, say: (line: string) => void): void {
+  log(line: string, say: (line: string) => void, step: number): void {
+    // The last line goes out after the bar is gone, or clearing the bar would take it along.
+    if (step >= this.total) this.stop();
     if (this.bar && process.stdout.isTTY) this.bar.log(`${line}\n`);
     else say(line);
   }
 
   stop(): void {
     this.bar?.stop();
+    this.bar = null;
+    this.row = null;
   }
 }

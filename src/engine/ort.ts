@@ -1,34 +1,118 @@
 // onnxruntime-node behind ForwardSession: one single-threaded InferenceSession, weights fed as graph inputs.
-// Feeds are views on the caller's weight buffer, built once per buffer and reused, so a run costs no copy.
+//
+// Two graphs (option `graph`, or the environment variable BAFFLE_ORT_GRAPH):
+//  - 'optimized' (the default where it works): onnxruntime's fully optimised graph — blocked NCHWc
+//    convolutions with fused activations — with the weights fed back in as engine-layout inputs
+//    (optimized.ts). Each pass gathers the flat weights into those tensors (a plain range is a view).
+//  - 'plain': the project's graph as built by src/model, weights fed as views on the caller's buffer.
+// 'auto' tries 'optimized' and falls back to 'plain' (reason in `fallbackReason`) when onnxruntime's rewrite
+// is not a pure relayout of the weights or the probe logits disagree; 'optimized' throws instead.
+// Both graphs give the same losses up to float32 rounding (the kernels differ); within one graph the results
+// are deterministic, so a simulation is reproducible whatever the worker count.
+// The hot path allocates nothing of its own: feeds are built once per weight buffer (views) or filled in
+// place (gathered tensors).
 import * as ort from 'onnxruntime-node';
 import type { BuiltModel, ParamLayout } from '../model/types.ts';
 import type { Batch, ForwardSession } from './types.ts';
+import { gatherInto, optimizeWithWeightInputs, OptimizeError, type OptimizedGraph, type WeightFeed } from './optimized.ts';
+
+export type OrtGraph = 'auto' | 'optimized' | 'plain';
 
 export interface OrtOptions {
   /** Intra-op threads (1: parallelism comes from worker_threads, one session per core). */
   threads?: number;
+  /** Which graph to run (default: BAFFLE_ORT_GRAPH, else 'auto'). */
+  graph?: OrtGraph;
+  /** Skip the probe comparison of the optimised graph against the plain one (tests of the fallback only). */
+  skipProbe?: boolean;
+}
+
+const GRAPHS: readonly OrtGraph[] = ['auto', 'optimized', 'plain'];
+
+/** The graph asked for by options or the environment. */
+export function requestedGraph(options: OrtOptions = {}): OrtGraph {
+  const g = options.graph ?? (process.env.BAFFLE_ORT_GRAPH as OrtGraph | undefined) ?? 'auto';
+  if (!GRAPHS.includes(g)) throw new Error(`onnxruntime graph must be one of ${GRAPHS.join(', ')}, got ${JSON.stringify(g)}`);
+  return g;
+}
+
+/** Largest |a − b| relative to max(1, max |a|) at which the optimised graph is accepted. */
+export const PROBE_TOLERANCE = 1e-3;
+
+interface GatherSlot {
+  buffer: Float32Array;
+  src: Int32Array;
+  dst: Int32Array | null;
 }
 
 export class OrtSession implements ForwardSession {
-  private feeds: Record<string, ort.Tensor> = {};
-  private feedsFor: Float32Array | null = null;
   private batchTensors: { x: ort.Tensor; y: ort.Tensor } | null = null;
+  /** Feeds per weight buffer (views stay valid while the buffer lives); rebuilt when the batch changes. */
+  private feedCache = new WeakMap<Float32Array, Record<string, ort.Tensor>>();
+  /** Engine-layout tensors filled from the weights on every pass (optimised graph only). */
+  private readonly gathers: GatherSlot[];
+  private readonly gatherTensors: Record<string, ort.Tensor>;
 
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly layout: ParamLayout,
     private readonly inputShape: readonly number[],
-  ) {}
+    private readonly weightFeeds: WeightFeed[] | null,
+    /** The graph this session runs. */
+    readonly graph: 'optimized' | 'plain',
+    /** Why the optimised graph was not used ('auto' only), or null. */
+    readonly fallbackReason: string | null,
+    /** Custom-domain ops of the optimised graph (e.g. {'com.microsoft.nchwc:Conv': 2}). */
+    readonly contribOps: Record<string, number>,
+  ) {
+    this.gathers = [];
+    this.gatherTensors = {};
+    for (const f of weightFeeds ?? []) {
+      if (f.kind !== 'gather') continue;
+      const buffer = new Float32Array(f.length);
+      this.gathers.push({ buffer, src: f.src, dst: f.dst });
+      this.gatherTensors[f.name] = new ort.Tensor('float32', buffer, f.dims);
+    }
+  }
 
   static async create(model: BuiltModel, options: OrtOptions = {}): Promise<OrtSession> {
     const threads = options.threads ?? 1;
-    const session = await ort.InferenceSession.create(model.onnx, {
+    const base: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
-    return new OrtSession(session, model.layout, model.config.inputShape);
+    };
+    const plainOptions: ort.InferenceSession.SessionOptions = { ...base, graphOptimizationLevel: 'all' };
+    const wanted = requestedGraph(options);
+    const plain = await ort.InferenceSession.create(model.onnx, plainOptions);
+    const plainSession = (reason: string | null) => new OrtSession(plain, model.layout, model.config.inputShape, null, 'plain', reason, {});
+    if (wanted === 'plain') return plainSession(null);
+
+    let optimized: OptimizedGraph;
+    let session: ort.InferenceSession;
+    try {
+      optimized = await optimizeWithWeightInputs(model, base);
+      session = await ort.InferenceSession.create(optimized.bytes, { ...base, graphOptimizationLevel: 'disabled' });
+    } catch (e) {
+      const reason = e instanceof OptimizeError ? e.message : `onnxruntime: ${(e as Error).message}`;
+      if (wanted === 'optimized') {
+        await plain.release();
+        throw new Error(`optimised onnxruntime graph unavailable: ${reason}`);
+      }
+      return plainSession(reason);
+    }
+    const fast = new OrtSession(session, model.layout, model.config.inputShape, optimized.feeds, 'optimized', null, optimized.contribOps);
+    const mismatch = options.skipProbe ? null : await probe(model, fast, plainSession(null));
+    if (mismatch === null) {
+      await plain.release();
+      return fast;
+    }
+    await session.release();
+    if (wanted === 'optimized') {
+      await plain.release();
+      throw new Error(`optimised onnxruntime graph unavailable: ${mismatch}`);
+    }
+    return plainSession(mismatch);
   }
 
   setBatch(batch: Batch): void {
@@ -42,7 +126,7 @@ export class OrtSession implements ForwardSession {
       x: new ort.Tensor('float32', batch.x.subarray(0, expected), [batch.count, ...this.inputShape]),
       y: new ort.Tensor('int64', labels, [batch.count]),
     };
-    this.feedsFor = null;
+    this.feedCache = new WeakMap();
   }
 
   private feedsWith(weights: Float32Array): Record<string, ort.Tensor> {
@@ -50,15 +134,22 @@ export class OrtSession implements ForwardSession {
     if (weights.length !== this.layout.size) {
       throw new Error(`weights have ${weights.length} values, the model has ${this.layout.size} parameters`);
     }
-    if (this.feedsFor !== weights) {
-      const feeds: Record<string, ort.Tensor> = { x: this.batchTensors.x, y: this.batchTensors.y };
-      for (const p of this.layout.params) {
-        feeds[p.name] = new ort.Tensor('float32', weights.subarray(p.offset, p.offset + p.size), p.shape);
+    for (const g of this.gathers) gatherInto(g.buffer, weights, g.src, g.dst);
+    let feeds = this.feedCache.get(weights);
+    if (!feeds) {
+      feeds = { x: this.batchTensors.x, y: this.batchTensors.y, ...this.gatherTensors };
+      if (this.weightFeeds) {
+        for (const f of this.weightFeeds) {
+          if (f.kind === 'view') feeds[f.name] = new ort.Tensor('float32', weights.subarray(f.offset, f.offset + f.size), f.dims);
+        }
+      } else {
+        for (const p of this.layout.params) {
+          feeds[p.name] = new ort.Tensor('float32', weights.subarray(p.offset, p.offset + p.size), p.shape);
+        }
       }
-      this.feeds = feeds;
-      this.feedsFor = weights;
+      this.feedCache.set(weights, feeds);
     }
-    return this.feeds;
+    return feeds;
   }
 
   async loss(weights: Float32Array): Promise<number> {
@@ -71,7 +162,49 @@ export class OrtSession implements ForwardSession {
     return out.logits.data as Float32Array;
   }
 
+  /** Elements gathered into engine-layout tensors per pass (0 for the plain graph). */
+  get gatheredPerPass(): number {
+    return this.gathers.reduce((s, g) => s + g.src.length, 0);
+  }
+
   async dispose(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * Compares the optimised session with the plain one on a deterministic probe (2 examples, initial weights
+ * and a perturbed copy). Returns null when they agree, else the reason.
+ */
+async function probe(model: BuiltModel, fast: OrtSession, plain: OrtSession): Promise<string | null> {
+  const [c, h, w] = model.config.inputShape;
+  const count = 2;
+  const x = new Float32Array(count * c * h * w);
+  let s = 0x2545f491;
+  for (let i = 0; i < x.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    x[i] = (s >>> 8) / 16777216;
+  }
+  const y = new Uint8Array(count);
+  for (let i = 0; i < count; i++) y[i] = i % model.config.classes;
+  const batch = { x, y, count };
+  fast.setBatch(batch);
+  plain.setBatch(batch);
+  const weights = model.initWeights(0x9b0be);
+  // A second vector with every weight distinct, so a gather that swaps two weights cannot go unnoticed.
+  const varied = weights.slice();
+  for (let i = 0; i < varied.length; i++) varied[i] = varied[i]! * (1 + ((i % 7) - 3) * 0.01) + ((i % 13) - 6) * 1e-3;
+  for (const wv of [weights, varied]) {
+    const a = await plain.logits(wv);
+    const b = await fast.logits(wv);
+    if (a.length !== b.length) return `probe: logits have ${b.length} values, expected ${a.length}`;
+    let scale = 1;
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) {
+      scale = Math.max(scale, Math.abs(a[i]!));
+      diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    }
+    if (!(diff <= PROBE_TOLERANCE * scale)) return `probe: optimised logits differ from the plain graph's by ${diff.toExponential(2)}`;
+  }
+  return null;
 }

@@ -16,10 +16,11 @@ import {
   type MetricsRecord,
 } from './federation.ts';
 import { InProcessTransport } from './inProcess.ts';
-import { makeOptimizer } from './optimizer.ts';
+import { makeOptimizer, type Optimizer } from './optimizer.ts';
 import { partition, type PartitionSpec } from './partition.ts';
 import { SimPool } from './simPool.ts';
 import { FedAvg, FedSgd, type EstimatorSettings, type Strategy } from './strategy.ts';
+import { createBackprop } from '../baseline/strategy.ts';
 import type { ClientTransport } from './transport.ts';
 
 export type { MetricsRecord, StepInfo } from './federation.ts';
@@ -84,12 +85,24 @@ export function estimatorSettings(config: RunConfig): EstimatorSettings {
   };
 }
 
-/** The strategy the config names, talking to clients through `transport`. */
+/** The server optimizer the config names (FedSGD), for `params` parameters. */
+export function serverOptimizer(config: RunConfig, params: number): Optimizer {
+  return makeOptimizer(
+    { optimizer: config.optimizer, beta1: config.beta1, beta2: config.beta2, momentum: config.momentum, weightDecay: config.weightDecay },
+    params,
+  );
+}
+
+/**
+ * The strategy the config names, talking to clients through `transport`. `optimizer` (FedSGD) may be passed
+ * in so that its state can be checkpointed; by default a fresh serverOptimizer().
+ */
 export function makeStrategy(
   config: RunConfig,
   transport: ClientTransport,
   reconstruct: (sets: Parameters<SimPool['reconstruct']>[0]) => Promise<Float64Array>,
   params: number,
+  optimizer: Optimizer = serverOptimizer(config, params),
 ): Strategy {
   if (config.fedopt === 'fedavg') {
     return new FedAvg(transport, estimatorSettings(config), {
@@ -98,10 +111,6 @@ export function makeStrategy(
       localOptimizer: config.localOptimizer,
     });
   }
-  const optimizer = makeOptimizer(
-    { optimizer: config.optimizer, beta1: config.beta1, beta2: config.beta2, momentum: config.momentum, weightDecay: config.weightDecay },
-    params,
-  );
   return new FedSgd(transport, reconstruct, estimatorSettings(config), optimizer);
 }
 
@@ -119,12 +128,14 @@ export async function simulate(
   const testCount = config.testSubset === null ? dataset.test.count : Math.min(config.testSubset, dataset.test.count);
 
   const pool = new SimPool(model.config, dataset, n, workers);
+  // algorithm = 'bp': the backprop baseline's clients (src/baseline) replace the forward-only ones.
+  const backprop = config.algorithm === 'bp' ? createBackprop(config, model.config, dataset, streams, n, pool.workers) : null;
   try {
     const weights = pool.weights;
     weights.set(model.initWeights(config.seed));
     const ema = config.ema ? new Ema(weights, config.emaDecay) : null;
     const transport = new InProcessTransport(pool, streams, config.batchSize);
-    const strategy = makeStrategy(config, transport, (sets) => pool.reconstruct(sets), n);
+    const strategy = backprop?.strategy ?? makeStrategy(config, transport, (sets) => pool.reconstruct(sets), n);
     events.onStart?.({
       totalSteps: plan.totalSteps,
       stepsPerEpoch: plan.stepsPerEpoch,
@@ -155,6 +166,7 @@ export async function simulate(
       totalSteps: plan.totalSteps,
     };
   } finally {
+    await backprop?.close();
     await pool.close();
   }
 }

@@ -1,0 +1,115 @@
+// Client step: forward passes per second of each zoo model at batch 32, with fresh perturbed weights every pass,
+// on 1 worker and on all workers (worker_threads, one single-threaded session each, directions split across
+// workers — what the simulation does).
+import { WorkerPool } from '../src/engine/pool.ts';
+import type { ClientRunResult, ClientRunTask, ClientWorkerData } from './clientWorker.ts';
+import { forwardCost } from './flops.ts';
+import { median, now, spread, type ZooEntry } from './lib.ts';
+
+export interface ClientResult {
+  model: string;
+  label: string;
+  workers: number;
+  batch: number;
+  params: number;
+  /** MACs per example (conv + linear), from the FLOP counter. */
+  macsPerExample: number;
+  /** Median forward passes per second over all workers (wall clock). */
+  passesPerSec: number;
+  /** Relative half-range of passesPerSec over the repetitions. */
+  spread: number;
+  /** Per pass, per worker: regenerate + perturb, and the engine run (ms, medians). */
+  regenMsPerPass: number;
+  forwardMsPerPass: number;
+  /** Share of the worker time spent in regenerate + perturb. */
+  regenShare: number;
+  /** Achieved GFLOP/s over the whole loop (2·MACs·batch·passes / wall), all workers together. */
+  gflops: number;
+  /** GFLOP/s of the forward part alone, per worker (2·MACs·batch / forward wall time). */
+  forwardGflopsPerWorker: number;
+  /**
+   * The same on on-CPU time: forward wall time scaled by the worker's on-CPU share of its loop (other jobs
+   * slow both parts alike), i.e. what the engine does per busy core.
+   */
+  forwardGflopsOnCpu: number;
+  /** Passes per second if every worker had its own core: Σ passes / on-CPU seconds per worker. */
+  passesPerCpuSec: number;
+  /** Share of the workers' runnable time spent waiting for a CPU (machine contention). */
+  waitShare: number;
+}
+
+export interface ClientBenchOptions {
+  batch?: number;
+  workers: number;
+  /** Target wall time of one repetition (ms). */
+  targetMs?: number;
+  reps?: number;
+}
+
+export async function benchClient(entry: ZooEntry, opts: ClientBenchOptions): Promise<ClientResult> {
+  const batch = opts.batch ?? 32;
+  const W = opts.workers;
+  const cost = forwardCost(entry.config);
+  const data: ClientWorkerData = { config: entry.config, batch, sigma: 1e-4 };
+  const pool = new WorkerPool<ClientRunTask, ClientRunResult>(new URL('./clientWorker.ts', import.meta.url), W, data);
+  try {
+    let k = 0;
+    const round = async (perWorker: number) => {
+      const t0 = now();
+      const jobs: Promise<ClientRunResult>[] = [];
+      for (let w = 0; w < W; w++) {
+        jobs.push(pool.run({ seed: 0xbe0c, kStart: k, kEnd: k + perWorker }));
+        k += perWorker;
+      }
+      const parts = await Promise.all(jobs);
+      return { wallMs: now() - t0, parts };
+    };
+    await round(3); // start-up: session creation, first runs, JIT
+    const cal = await round(4);
+    const perPass = cal.wallMs / 4;
+    const perWorker = Math.max(3, Math.round((opts.targetMs ?? 500) / perPass));
+    const rate: number[] = [];
+    const regen: number[] = [];
+    const fwd: number[] = [];
+    const cpuRate: number[] = [];
+    const fwdCpu: number[] = [];
+    const waits: number[] = [];
+    for (let r = 0; r < (opts.reps ?? 5); r++) {
+      const { wallMs, parts } = await round(perWorker);
+      const passes = parts.reduce((s, p) => s + p.passes, 0);
+      rate.push((passes / wallMs) * 1000);
+      regen.push(parts.reduce((s, p) => s + p.regenMs, 0) / passes);
+      fwd.push(parts.reduce((s, p) => s + p.forwardMs, 0) / passes);
+      cpuRate.push(parts.reduce((s, p) => s + (p.passes / p.cpuMs) * 1000, 0));
+      fwdCpu.push(parts.reduce((s, p) => s + p.forwardMs * Math.min(1, p.cpuMs / (p.regenMs + p.forwardMs)), 0) / passes);
+      const cpu = parts.reduce((s, p) => s + p.cpuMs, 0);
+      const wait = parts.reduce((s, p) => s + p.waitMs, 0);
+      waits.push(wait / (cpu + wait));
+      if (!parts.every((p) => Number.isFinite(p.lossSum))) throw new Error(`${entry.id}: non-finite loss`);
+    }
+    const passesPerSec = median(rate);
+    const regenMs = median(regen);
+    const fwdMs = median(fwd);
+    const flopPerPass = 2 * cost.macs * batch;
+    return {
+      model: entry.id,
+      label: entry.label,
+      workers: W,
+      batch,
+      params: cost.params,
+      macsPerExample: cost.macs,
+      passesPerSec,
+      spread: spread(rate),
+      regenMsPerPass: regenMs,
+      forwardMsPerPass: fwdMs,
+      regenShare: regenMs / (regenMs + fwdMs),
+      gflops: (passesPerSec * flopPerPass) / 1e9,
+      forwardGflopsPerWorker: flopPerPass / fwdMs / 1e6,
+      forwardGflopsOnCpu: flopPerPass / median(fwdCpu) / 1e6,
+      passesPerCpuSec: median(cpuRate),
+      waitShare: median(waits),
+    };
+  } finally {
+    await pool.close();
+  }
+}

@@ -1,0 +1,70 @@
+// Bench worker for the client step: one single-threaded OrtSession, the client's hot loop
+// (perturbInto → session.loss, fresh perturbed weights every pass), with the time of each part.
+import { workerData } from 'node:worker_threads';
+import { OrtSession } from '../src/engine/ort.ts';
+import { serveTasks } from '../src/engine/serve.ts';
+import { buildModel } from '../src/model/index.ts';
+import type { ModelConfig } from '../src/model/types.ts';
+import { perturbInto } from '../src/rng/directions.ts';
+import { clockDiff, threadClock } from './clock.ts';
+import { syntheticBatch } from './lib.ts';
+
+export interface ClientWorkerData {
+  config: ModelConfig;
+  batch: number;
+  sigma: number;
+}
+
+export interface ClientRunTask {
+  seed: number;
+  kStart: number;
+  kEnd: number;
+}
+
+export interface ClientRunResult {
+  passes: number;
+  /** Milliseconds in perturbInto (regenerate z_k and form W + σ z_k). */
+  regenMs: number;
+  /** Milliseconds in session.loss (onnxruntime run, incl. the binding's per-call overhead). */
+  forwardMs: number;
+  /** This thread's on-CPU and run-queue milliseconds over the task. */
+  cpuMs: number;
+  waitMs: number;
+  /** Sum of the losses (keeps the work observable). */
+  lossSum: number;
+}
+
+const data = workerData as ClientWorkerData & { workerIndex: number };
+const model = buildModel(data.config);
+const weights = model.initWeights(1);
+const scratch = new Float32Array(weights.length);
+const ready = OrtSession.create(model).then((s) => {
+  s.setBatch(syntheticBatch(data.config.inputShape, data.batch, data.config.classes));
+  return s;
+});
+
+serveTasks<ClientRunTask>(async (task) => {
+  const session = await ready;
+  let regenMs = 0;
+  let forwardMs = 0;
+  let lossSum = 0;
+  const c0 = threadClock();
+  for (let k = task.kStart; k < task.kEnd; k++) {
+    const t0 = performance.now();
+    perturbInto(scratch, weights, data.sigma, task.seed, k);
+    const t1 = performance.now();
+    lossSum += await session.loss(scratch);
+    forwardMs += performance.now() - t1;
+    regenMs += t1 - t0;
+  }
+  const c = clockDiff(c0, threadClock());
+  const result: ClientRunResult = {
+    passes: task.kEnd - task.kStart,
+    regenMs,
+    forwardMs,
+    cpuMs: c.cpuNs / 1e6,
+    waitMs: c.waitNs / 1e6,
+    lossSum,
+  };
+  return { result };
+});

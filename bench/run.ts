@@ -1,0 +1,478 @@
+/**
+ * The project's performance benchmark: `npm run bench` (full, ~3–5 min on 2 vCPU) or
+ * `npm run bench -- --quick` (~1 min). `--only <section>[,<section>]` (repeatable) runs some sections; their
+ * results replace the same sections of bench/results/latest.json, and latest.md is rebuilt from the merged set.
+ *
+ * Sections: peak (single-thread MatMul 512³ and run() overhead), rng (regeneration ns/element), client
+ * (forward passes/s per zoo model, 1 and all workers), server (ĝ rebuild ns/param/direction), e2e (s per
+ * FedSGD step of simulate()), ort (session-option variants), nchwc (experiment: onnxruntime's NCHWc graph with
+ * the weights fed as inputs). See docs/performance.md.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { loadDataset } from '../src/data/index.ts';
+import { defaultWorkers } from '../src/fl/simPool.ts';
+import { benchClient, type ClientResult } from './client.ts';
+import { benchE2e, RECIPES, type E2eResult } from './e2e.ts';
+import { selfCheck } from './flops.ts';
+import { fmtNum, markdownTable, now, textTable, zooEntry, ZOO, type Table } from './lib.ts';
+import { benchOrtOptions, benchPeak, benchRunOverhead, VARIANTS, type PeakResult, type VariantResult } from './ort.ts';
+import { benchNchwc, type NchwcResult } from './nchwc.ts';
+import { benchRng, type RngBenchResult } from './rng.ts';
+import { benchServer, type ServerResult } from './server.ts';
+
+const SECTIONS = ['peak', 'rng', 'client', 'server', 'e2e', 'ort', 'nchwc'] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface SectionMeta {
+  at: string;
+  quick: boolean;
+  seconds: number;
+  /** 1-minute load average when the section started (other jobs on the machine). */
+  loadavg: number;
+}
+
+interface Results {
+  machine: {
+    cpu: string;
+    cores: number;
+    node: string;
+    onnxruntime: string;
+    platform: string;
+  };
+  meta: Partial<Record<Section, SectionMeta>>;
+  peak?: PeakResult & { runOverheadUs: number };
+  rng?: RngBenchResult & { n: number };
+  client?: ClientResult[];
+  server?: ServerResult[];
+  e2e?: E2eResult[];
+  ort?: VariantResult[];
+  nchwc?: NchwcResult[];
+}
+
+function parseArgs(argv: string[]): { quick: boolean; only: Set<Section>; render: boolean } {
+  let quick = false;
+  let render = false;
+  const only = new Set<Section>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') quick = true;
+    else if (a === '--render') render = true;
+    else if (a === '--only' || a.startsWith('--only=')) {
+      const v = a === '--only' ? argv[++i] : a.slice('--only='.length);
+      if (!v) throw new Error('--only needs a section name');
+      for (const s of v.split(',')) {
+        if (!(SECTIONS as readonly string[]).includes(s)) {
+          throw new Error(`unknown section '${s}' (sections: ${SECTIONS.join(', ')})`);
+        }
+        only.add(s as Section);
+      }
+    } else if (a === '--help' || a === '-h') {
+      console.log(`usage: npm run bench -- [--quick] [--only ${SECTIONS.join('|')}]... | --render (rebuild latest.md from latest.json)`);
+      process.exit(0);
+    } else throw new Error(`unknown argument '${a}' (use --quick, --only <section>, --render)`);
+  }
+  return { quick, only, render };
+}
+
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const JSON_PATH = `${RESULTS_DIR}latest.json`;
+const MD_PATH = `${RESULTS_DIR}latest.md`;
+
+/** CPU model, plus family and vector width from /proc/cpuinfo where the model name is vague ("AMD EPYC"). */
+function cpuName(): string {
+  const model = os.cpus()[0]?.model.trim() ?? 'unknown';
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const family = /^cpu family\s*:\s*(\d+)/m.exec(info)?.[1];
+    const flags = /^flags\s*:(.*)$/m.exec(info)?.[1] ?? '';
+    const simd = / avx512f /.test(`${flags} `) ? 'AVX-512' : / avx2 /.test(`${flags} `) ? 'AVX2' : 'no AVX2';
+    return `${model} (family ${family ?? '?'}, ${simd})`;
+  } catch {
+    return model;
+  }
+}
+
+function machine(): Results['machine'] {
+  const require = createRequire(import.meta.url);
+  const ortVersion = (require('onnxruntime-node/package.json') as { version: string }).version;
+  return {
+    cpu: cpuName(),
+    cores: os.availableParallelism(),
+    node: process.version,
+    onnxruntime: ortVersion,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// tables
+
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+
+function peakTable(r: Results): Table | null {
+  if (!r.peak) return null;
+  const p = r.peak;
+  return {
+    title: 'Machine peak: single-threaded MatMul through onnxruntime-node',
+    head: ['kernel', 'ms/run', 'GFLOP/s (median)', 'GFLOP/s (best)', 'GFLOP/s (on-CPU time)'],
+    rows: [[`MatMul ${p.m}×${p.k}×${p.n} fp32`, p.msPerRun, p.gflops, p.bestGflops, p.cpuGflops]],
+    notes: [
+      `fixed cost of one session.run() (Identity on 1 float): ${fmtNum(p.runOverheadUs)} µs`,
+      '"achieved % of W×peak" (client table) divides by the median wall figure; "fwd % of core peak" by the on-CPU figure.',
+    ],
+  };
+}
+
+function rngTable(r: Results): Table | null {
+  if (!r.rng) return null;
+  const g = r.rng;
+  const lenet = 26_730;
+  const mlp = 132_490;
+  const wrn = 302_490;
+  const row = (name: string, ns: number, cpu: number): (string | number)[] => [
+    name,
+    ns,
+    cpu,
+    (cpu * lenet) / 1e3,
+    (cpu * mlp) / 1e3,
+    (cpu * wrn) / 1e3,
+  ];
+  return {
+    title: `Direction regeneration, one core (n = ${g.n.toExponential(0)}, median)`,
+    head: ['operation', 'ns/element (wall)', 'ns/element (on-CPU)', 'µs per LeNet direction', 'µs per MLP direction', 'µs per WRN-10-2 direction'],
+    rows: [
+      row('fillDirection (z_k)', g.nsPerElementFill, g.cpuNsPerElementFill),
+      row('perturbInto (W + σ z_k, client)', g.nsPerElementPerturb, g.cpuNsPerElementPerturb),
+      row('accumulateDirection (g += c z_k, f64, server)', g.nsPerElementAccumulate, g.cpuNsPerElementAccumulate),
+    ],
+    notes: ['µs per direction use the on-CPU figure (LeNet 26,730, MLP 132,490, WRN-10-2 302,490 parameters).'],
+  };
+}
+
+function clientTable(r: Results): Table | null {
+  if (!r.client?.length) return null;
+  const peak = r.peak?.gflops;
+  const cpuPeak = r.peak?.cpuGflops;
+  const rows = r.client.map((c) => [
+    c.label,
+    c.params,
+    (2 * c.macsPerExample * c.batch) / 1e6,
+    c.workers,
+    c.passesPerSec,
+    `±${pct(c.spread)}`,
+    c.regenMsPerPass,
+    c.forwardMsPerPass,
+    pct(c.regenShare),
+    c.gflops,
+    peak ? pct(c.gflops / (peak * c.workers)) : '—',
+    c.passesPerCpuSec,
+    c.forwardGflopsOnCpu,
+    cpuPeak ? pct(c.forwardGflopsOnCpu / cpuPeak) : '—',
+    pct(c.waitShare),
+  ]);
+  return {
+    title: `Client step: forward passes at batch ${r.client[0]!.batch}, fresh perturbed weights every pass`,
+    head: [
+      'model',
+      'params',
+      'MFLOP/pass',
+      'workers',
+      'passes/s',
+      'spread',
+      'regen ms/pass',
+      'forward ms/pass',
+      'regen share',
+      'achieved GFLOP/s',
+      'achieved % of W×peak',
+      'passes/s on-CPU',
+      'fwd GFLOP/s/core on-CPU',
+      'fwd % of core peak',
+      'run-queue wait',
+    ],
+    rows,
+    notes: [
+      'MFLOP/pass = 2 × MACs/example (FlopCounter over the zoo definition) × batch; passes/s are wall-clock medians over the repetitions.',
+      'regen = perturbInto (regenerate z_k, W + σz_k); forward = session.loss (onnxruntime run incl. binding overhead).',
+      'achieved GFLOP/s = passes/s × MFLOP/pass (wall clock, whole loop incl. regeneration), as a share of workers × the MatMul peak (median).',
+      '"passes/s on-CPU" divides by each worker thread\'s on-CPU time (/proc/thread-self/schedstat): the rate with an idle core per worker.',
+      '"fwd GFLOP/s/core on-CPU": the forward part alone per busy core, against the MatMul peak measured on on-CPU time.',
+      '"run-queue wait" is the share of runnable time the workers waited for a CPU: how much other jobs held the bench back.',
+    ],
+  };
+}
+
+function serverTable(r: Results): Table | null {
+  if (!r.server?.length) return null;
+  return {
+    title: 'Server step: rebuild ĝ from K scalars (SimPool.reconstruct, Float64 accumulator)',
+    head: ['n', 'K', 'workers', 'ms', 'spread', 'ns/param/direction', 'ns/param/direction × workers', 'on-CPU ns/param/direction'],
+    rows: r.server.map((s) => [
+      s.n.toExponential(0),
+      s.K,
+      s.workers,
+      s.ms,
+      `±${pct(s.spread)}`,
+      s.nsPerParamDir,
+      s.nsPerParamDirPerCore,
+      s.cpuNsPerParamDir,
+    ]),
+    notes: [
+      'Wall clock through the worker pool (messages included). "on-CPU" is process CPU time (all threads) per parameter per direction: the cost per busy core.',
+    ],
+  };
+}
+
+function e2eTable(r: Results): Table | null {
+  if (!r.e2e?.length) return null;
+  const rows = r.e2e.map((e) => {
+    let predicted: string | number = '—';
+    const client = r.client?.find((c) => c.model === e.model && c.workers === e.workers);
+    if (client && r.rng) {
+      predicted =
+        e.passesPerStep / client.passesPerCpuSec + (e.directionsPerStep * e.params * r.rng.cpuNsPerElementAccumulate * 1e-9) / e.workers;
+    }
+    return [
+      e.label,
+      e.params,
+      e.workers,
+      e.steps,
+      e.secPerStep,
+      `±${pct(e.spread)}`,
+      e.passesPerStep,
+      e.passesPerSec,
+      e.directionsPerStep,
+      e.cpuSecPerStep,
+      e.idleEstimateSecPerStep,
+      predicted,
+    ];
+  });
+  return {
+    title: 'End to end: seconds per FedSGD step of simulate() (first step and evaluation excluded)',
+    head: [
+      'recipe',
+      'params',
+      'workers',
+      'steps timed',
+      's/step (median)',
+      'spread',
+      'passes/step',
+      'passes/s',
+      'directions/step',
+      'CPU s/step',
+      'idle-machine estimate s/step',
+      'predicted from parts (on-CPU)',
+    ],
+    rows,
+    notes: [
+      'CPU s/step = process on-CPU seconds per step (all threads); idle-machine estimate = that ÷ workers (assumes the work spreads evenly).',
+      'predicted from parts = passes/step ÷ client "passes/s on-CPU" (same model, same workers) + directions × n × on-CPU accumulate ns/element ÷ workers: the client and server sections should add up to the idle-machine estimate.',
+    ],
+  };
+}
+
+function ortTable(r: Results): Table | null {
+  if (!r.ort?.length) return null;
+  const models = [...new Set(r.ort.map((o) => o.model))];
+  const head = ['variant', ...models.flatMap((m) => [`${m} ms`, `${m} ×`, `${m} × on-CPU`])];
+  const rows = VARIANTS.filter((v) => r.ort!.some((o) => o.variant === v.id)).map((v) => [
+    v.label,
+    ...models.flatMap((m) => {
+      const o = r.ort!.find((x) => x.model === m && x.variant === v.id);
+      if (!o) return ['—', '—', '—'];
+      return [o.ms, o.speedup.toFixed(2), o.cpuSpeedup === null ? '—' : o.cpuSpeedup.toFixed(2)];
+    }),
+  ]);
+  return {
+    title: 'onnxruntime session options: forward-only ms per pass at batch 32, one session, main thread',
+    head,
+    rows,
+    notes: [
+      '× = speed-up over the project\'s options (wall clock; > 1 is faster); "× on-CPU" compares process on-CPU time (robust to other jobs; not shown for 2 threads, where it counts both).',
+      'Variants are interleaved round-robin and the median over rounds is reported. Differences within ±10% are noise on a shared machine.',
+      '"weights as initializers" bakes one fixed weight vector into the graph: what ORT could do if weights were constants. BAFFLE needs new weights every pass, so it is an upper bound, not an option.',
+    ],
+  };
+}
+
+function nchwcTable(r: Results): Table | null {
+  if (!r.nchwc?.length) return null;
+  return {
+    title: "Experiment: onnxruntime's NCHWc graph with the weights fed as inputs (one client pass, on-CPU ms)",
+    head: ['model', 'weight tensors', 'project ms/pass', 'NCHWc-inputs ms/pass', 'of which gather', 'speed-up', 'max rel. Δloss', 'max rel. Δa_k'],
+    rows: r.nchwc.map((x) => [
+      x.label,
+      x.tensors,
+      x.projectMs,
+      x.nchwcMs,
+      x.gatherMs,
+      `${x.speedup.toFixed(2)}×`,
+      x.maxRelLossDiff.toExponential(1),
+      x.maxRelScalarDiff.toExponential(1),
+    ]),
+    notes: [
+      'pass = perturbInto + forward at batch 32 on one core (process on-CPU time, median of interleaved rounds); NCHWc-inputs adds the gather into the blocked weight layout.',
+      'How: bench/nchwc.ts (index-valued initializers → onnxruntime-optimised graph → its weight tensors become inputs). Per machine (block size depends on the CPU), onnxruntime-node only.',
+    ],
+  };
+}
+
+function allTables(r: Results): Table[] {
+  return [peakTable(r), rngTable(r), clientTable(r), serverTable(r), e2eTable(r), ortTable(r), nchwcTable(r)].filter(
+    (t): t is Table => t !== null,
+  );
+}
+
+function markdown(r: Results): string {
+  const m = r.machine;
+  const metaLines = SECTIONS.filter((s) => r.meta[s]).map((s) => {
+    const x = r.meta[s]!;
+    return `| ${s} | ${x.at} | ${x.quick ? 'quick' : 'full'} | ${x.seconds.toFixed(0)} s | ${x.loadavg.toFixed(2)} |`;
+  });
+  return [
+    '# Benchmark results (latest run)',
+    '',
+    'Generated by `npm run bench` (bench/run.ts); see docs/performance.md for what is measured and how to read it.',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.platform}, Node ${m.node}, onnxruntime-node ${m.onnxruntime}.`,
+    '',
+    '| section | finished at (UTC) | mode | took | load avg (1 min) at start |',
+    '|---|---|---|---:|---:|',
+    ...metaLines,
+    '',
+    ...allTables(r).flatMap((t) => [markdownTable(t), '']),
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// main
+
+async function main(): Promise<void> {
+  let args: ReturnType<typeof parseArgs>;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    process.exitCode = 2;
+    return;
+  }
+  const { quick, only, render } = args;
+  if (render) {
+    const saved = JSON.parse(readFileSync(JSON_PATH, 'utf8')) as Results;
+    writeFileSync(MD_PATH, markdown(saved));
+    for (const t of allTables(saved)) console.log(`${textTable(t)}\n`);
+    console.log(`rebuilt ${MD_PATH} from ${JSON_PATH}`);
+    return;
+  }
+  const run = (s: Section) => only.size === 0 || only.has(s);
+  selfCheck();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+
+  // A partial run (--only) merges into the previous results so latest.md stays complete.
+  let results: Results = { machine: machine(), meta: {} };
+  if (only.size > 0 && existsSync(JSON_PATH)) {
+    try {
+      const prev = JSON.parse(readFileSync(JSON_PATH, 'utf8')) as Results;
+      results = { ...prev, machine: machine(), meta: { ...prev.meta } };
+    } catch {
+      // unreadable previous results: start afresh
+    }
+  }
+
+  const workers = defaultWorkers();
+  const t0 = now();
+  console.log(
+    `baffle bench${quick ? ' (quick)' : ''}: ${results.machine.cpu}, ${results.machine.cores} cores, Node ${process.version}, ` +
+      `onnxruntime-node ${results.machine.onnxruntime}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+  );
+  if (os.loadavg()[0]! > 0.5) {
+    console.log('note: the machine is busy with other work; wall-clock figures will be low and noisy (see the on-CPU columns).');
+  }
+
+  const section = async (s: Section, body: () => Promise<void>) => {
+    if (!run(s)) return;
+    const started = now();
+    const loadavg = os.loadavg()[0]!;
+    process.stdout.write(`\n[${s}] running…\n`);
+    await body();
+    results.meta[s] = { at: new Date().toISOString(), quick, seconds: (now() - started) / 1000, loadavg };
+    const tables = { peak: peakTable, rng: rngTable, client: clientTable, server: serverTable, e2e: e2eTable, ort: ortTable, nchwc: nchwcTable };
+    const table = tables[s](results);
+    if (table) console.log(textTable(table));
+  };
+
+  await section('peak', async () => {
+    const peak = await benchPeak(512, quick ? 5 : 15, quick ? 80 : 150);
+    results.peak = { ...peak, runOverheadUs: await benchRunOverhead(quick ? 3 : 9, quick ? 500 : 2000) };
+  });
+  if (!results.peak && (run('client') || run('ort'))) {
+    // "% of peak" needs a peak: take a short one (not stored as the peak section's own result).
+    const p = await benchPeak(512, 5, 80);
+    results.peak = { ...p, runOverheadUs: NaN };
+  }
+
+  await section('rng', async () => {
+    const n = quick ? 200_000 : 1_000_000;
+    results.rng = { ...(await benchRng(n, quick ? 7 : 15)), n };
+  });
+
+  await section('client', async () => {
+    const out: ClientResult[] = [];
+    for (const entry of ZOO) {
+      for (const w of [...new Set([1, workers])]) {
+        const r = await benchClient(entry, { workers: w, targetMs: quick ? 150 : 400, reps: quick ? 3 : 7 });
+        console.log(
+          `  ${entry.label.padEnd(22)} ${String(w).padStart(2)} worker(s): ${fmtNum(r.passesPerSec).padStart(6)} passes/s ` +
+            `(regen ${fmtNum(r.regenMsPerPass)} ms + forward ${fmtNum(r.forwardMsPerPass)} ms per pass)`,
+        );
+        out.push(r);
+      }
+    }
+    results.client = out;
+  });
+
+  await section('server', async () => {
+    const out: ServerResult[] = [];
+    const sizes = quick ? [1e5, 1e6] : [1e5, 1e6, 1e7];
+    for (const n of sizes) {
+      for (const w of [...new Set([1, workers])]) {
+        const reps = quick ? 3 : n >= 1e7 ? 3 : 7;
+        const r = await benchServer(n, 20, w, reps);
+        console.log(`  n=${n.toExponential(0)} K=20 ${w} worker(s): ${fmtNum(r.ms)} ms, ${fmtNum(r.nsPerParamDir)} ns/param/direction`);
+        out.push(r);
+      }
+    }
+    results.server = out;
+  });
+
+  await section('e2e', async () => {
+    const dataset = loadDataset('mnist-10k');
+    const out: E2eResult[] = [];
+    for (const recipe of RECIPES) {
+      const steps = quick ? 2 : recipe.id === 'paper-lenet' ? 6 : 10;
+      const r = await benchE2e(recipe, dataset, workers, steps);
+      console.log(`  ${recipe.label}: ${fmtNum(r.secPerStep)} s/step over ${r.steps} steps`);
+      out.push(r);
+    }
+    results.e2e = out;
+  });
+
+  await section('ort', async () => {
+    const models = quick ? [zooEntry('mlp'), zooEntry('lenet'), zooEntry('lenet-gn')] : ZOO;
+    results.ort = await benchOrtOptions(models, VARIANTS, quick ? { rounds: 1, reps: 2, targetMs: 30 } : { rounds: 3, reps: 3, targetMs: 60 });
+  });
+
+  await section('nchwc', async () => {
+    const models = quick ? [zooEntry('lenet')] : ZOO.filter((z) => z.id !== 'mlp');
+    const out: NchwcResult[] = [];
+    for (const m of models) out.push(await benchNchwc(m, quick ? { rounds: 3, passes: 6 } : { rounds: 9, passes: 12 }));
+    results.nchwc = out;
+  });
+
+  writeFileSync(JSON_PATH, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(MD_PATH, markdown(results));
+  console.log(`\nwrote ${JSON_PATH} and ${MD_PATH} (${((now() - t0) / 1000).toFixed(0)} s)`);
+}
+
+await main();

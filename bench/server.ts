@@ -1,0 +1,81 @@
+// Server step: rebuild ĝ = Σ_k coef_k z_k from K scalars and the seed, through the simulation's own path
+// (SimPool.reconstruct: the parameter range split in BLOCK-aligned slices, one per worker, Float64 accumulator
+// in shared memory). Reported as ns per parameter per direction.
+import type { Dataset } from '../src/data/types.ts';
+import { SimPool } from '../src/fl/simPool.ts';
+import type { ModelConfig } from '../src/model/types.ts';
+import type { DirectionSet } from '../src/zo/server.ts';
+import { median, now, spread } from './lib.ts';
+
+export interface ServerResult {
+  n: number;
+  K: number;
+  workers: number;
+  /** Median wall ms of one reconstruction. */
+  ms: number;
+  /** Wall ns per parameter per direction. */
+  nsPerParamDir: number;
+  /** The same × workers: cost per core. */
+  nsPerParamDirPerCore: number;
+  spread: number;
+  /** Process on-CPU ns per parameter per direction (all threads): the cost per busy core, robust to other jobs. */
+  cpuNsPerParamDir: number;
+}
+
+// SimPool's workers also hold a forward session; give them the smallest model there is.
+const TINY_MODEL: ModelConfig = {
+  model: 'mlp',
+  activation: 'hardswish',
+  norm: 'none',
+  hidden: [2],
+  depth: 10,
+  width: 2,
+  inputShape: [1, 2, 2],
+  classes: 2,
+};
+
+function tinyDataset(): Dataset {
+  const split = { x: new Float32Array(8), y: new Uint8Array([0, 1]), count: 2 };
+  return { name: 'bench', inputShape: [1, 2, 2], classes: 2, train: split, test: { ...split } };
+}
+
+export async function benchServer(n: number, K: number, workers: number, reps = 5, targetMs = 150): Promise<ServerResult> {
+  const pool = new SimPool(TINY_MODEL, tinyDataset(), n, workers);
+  try {
+    const coefs = new Float32Array(K);
+    for (let k = 0; k < K; k++) coefs[k] = ((k % 7) - 3) * 1e-3 + 1e-4;
+    const sets: DirectionSet[] = [{ seed: 0x5e7e, coefs }];
+    await pool.reconstruct(sets); // start-up + JIT
+    // Each repetition repeats the rebuild until ~targetMs, so small n are not all timer noise.
+    const t1 = now();
+    await pool.reconstruct(sets);
+    const inner = Math.max(1, Math.round(targetMs / Math.max(0.1, now() - t1)));
+    const ms: number[] = [];
+    const cpu: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const c0 = process.cpuUsage();
+      const t0 = now();
+      for (let i = 0; i < inner; i++) {
+        const g = await pool.reconstruct(sets);
+        if (!Number.isFinite(g[n - 1]!)) throw new Error('non-finite reconstruction');
+      }
+      ms.push((now() - t0) / inner);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000 / inner);
+    }
+    const m = median(ms);
+    const ns = (m * 1e6) / (n * K);
+    return {
+      n,
+      K,
+      workers: pool.workers,
+      ms: m,
+      nsPerParamDir: ns,
+      nsPerParamDirPerCore: ns * pool.workers,
+      spread: spread(ms),
+      cpuNsPerParamDir: (median(cpu) * 1e6) / (n * K),
+    };
+  } finally {
+    await pool.close();
+  }
+}

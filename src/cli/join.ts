@@ -1,0 +1,94 @@
+// `baffle join <url>`: run one or more federated clients against a `baffle serve` server.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { join } from '../net/client.ts';
+import { readTokens } from '../net/tokens.ts';
+import { UsageError } from './tokens.ts';
+
+export const JOIN_USAGE = `  baffle join URL --tokens FILE [--client ID] [--virtual N] [--data DIR | --data-dir DIR] [--ca FILE]
+             [--give-up SECONDS] [--quiet | --verbose]
+      Take part in a federation as client(s) that run forward passes only. URL is the server's ws:// or
+      wss:// address. Hosts every client of the tokens file, or N clients from ID on (--virtual N hosts N
+      simulated clients in this process, each with its own connection). Training data: the run's data set
+      (the server names it; each client trains on its partition index = client id), read from --data-dir
+      when it lives elsewhere on this machine, or with --data DIR a directory of the client's own IDX files
+      (train-images-idx3-ubyte, train-labels-idx1-ubyte; one client only). Reconnects with backoff when
+      the server goes away; exits when the server says training is done.
+`;
+
+export async function joinCommand(args: string[], log: (line: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      tokens: { type: 'string' },
+      client: { type: 'string' },
+      virtual: { type: 'string' },
+      data: { type: 'string' },
+      'data-dir': { type: 'string' },
+      ca: { type: 'string' },
+      'give-up': { type: 'string' },
+      quiet: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1) throw new UsageError('join: give exactly one server URL (ws://host:port or wss://host:port)');
+  const url = positionals[0];
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`join: '${url}' is not a URL (expected ws://host:port or wss://host:port)`);
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    throw new UsageError(`join: '${url}' must start with ws:// or wss://`);
+  }
+  if (!values.tokens) throw new UsageError('join: --tokens FILE is required (make one with `baffle tokens`)');
+  const tokens = readTokens(values.tokens);
+  const int = (name: string, v: string | undefined, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`join: --${name} must be an integer ≥ ${min}, got '${v}'`);
+    return n;
+  };
+  const first = int('client', values.client, 0);
+  const count = int('virtual', values.virtual, 1);
+  const giveUp = int('give-up', values['give-up'], 0) ?? 600;
+  let ids: number[];
+  const inFile = [...tokens.keys()].sort((a, b) => a - b);
+  if (first === undefined) ids = count === undefined ? inFile : inFile.slice(0, count);
+  else ids = Array.from({ length: count ?? 1 }, (_, i) => first + i);
+  if (ids.length === 0) throw new UsageError(`join: ${values.tokens} holds no tokens`);
+  if (count !== undefined && ids.length < count) throw new UsageError(`join: --virtual ${count} but ${values.tokens} holds only ${ids.length} tokens`);
+  const missing = ids.filter((id) => !tokens.has(id));
+  if (missing.length > 0) throw new UsageError(`join: no token for client ${missing.slice(0, 5).join(', ')} in ${values.tokens}`);
+  if (values.data && values['data-dir']) throw new UsageError('join: give --data (own files) or --data-dir (the run data set), not both');
+  if (values.data && ids.length > 1) throw new UsageError('join: --data DIR holds one client’s data; host a single client with it');
+  if (parsed.protocol === 'ws:' && !['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname)) {
+    log('warning: ws:// sends the model and results unencrypted; use wss:// (serve --tls-cert/--tls-key) beyond loopback');
+  }
+
+  const say = values.quiet ? () => {} : log;
+  say(`joining ${parsed.origin} as ${ids.length === 1 ? `client ${ids[0]}` : `${ids.length} clients (${ids[0]}–${ids[ids.length - 1]})`}`);
+  const t0 = performance.now();
+  const result = await join({
+    url,
+    clients: ids.map((id) => ({ id, token: tokens.get(id) as string })),
+    data: values.data ? { kind: 'files', dir: values.data } : { kind: 'dataset', dataDir: values['data-dir'] ?? null },
+    ca: values.ca ? readFileSync(values.ca) : undefined,
+    log,
+    verbose: values.quiet ? false : values.verbose,
+    giveUpMs: giveUp * 1000,
+  });
+  const outcomes = [...result.outcomes.values()];
+  const n = (o: string) => outcomes.filter((x) => x === o).length;
+  say(
+    `finished: ${n('done')} done, ${n('refused')} refused, ${n('gave-up')} gave up, ${n('stopped')} stopped; ` +
+      `${result.tasks} tasks in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  if (n('refused') > 0) return 3;
+  if (n('gave-up') > 0) return 4;
+  if (n('stopped') > 0) return 130;
+  return 0;
+}

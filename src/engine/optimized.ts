@@ -1,0 +1,237 @@
+// onnxruntime's fully optimised graph with the weights still fed as inputs.
+//
+// onnxruntime's fastest CPU kernels (level 'all': the NchwcTransformer's blocked `com.microsoft.nchwc:Conv`
+// with the activation fused in) are applied only to convolutions whose weights are constant initializers.
+// BAFFLE needs new weights on every pass, so the project's graph feeds them as inputs and onnxruntime keeps
+// the plain im2col Conv (≈1.3× slower on the conv models). This module gets both:
+//
+//   1. bake in weights whose values are their own flat indices plus 2^23 (exact in float32 below 2^23, and
+//      far from any constant of the graph; larger models use two bakes, the low 12 bits and the rest), and
+//      let onnxruntime optimise that model at level 'all' and save it (optimizedModelFilePath);
+//   2. in the saved graph every weight-derived initializer (reordered to the blocked OIHWBiBo layout, or kept
+//      as is) holds indices: it is the gather map from the flat layout to the engine's layout (0 = padding);
+//   3. those initializers become graph inputs again, and the graph is loaded with optimisation off.
+//
+// Per pass the session gathers the flat weights into the engine-layout tensors (a contiguous identity range
+// is fed as a zero-copy view instead). Checks, each a reason to fall back to the plain graph: every derived
+// tensor is a pure gather (no arithmetic folded in), every weight reaches the graph, and the logits match
+// the plain graph on a probe batch. The saved graph is specific to this CPU (NCHWc block size 8 or 16) and
+// uses contrib ops: it is built per session, never shipped, and it exists for onnxruntime-node only.
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BuiltModel } from '../model/types.ts';
+
+const { onnx } = onnxProto;
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+type IModel = onnxProto.onnx.IModelProto;
+type ITensor = onnxProto.onnx.ITensorProto;
+
+/** How one engine-layout input tensor is filled from the flat weight vector. */
+export type WeightFeed =
+  /** weights[offset, offset + size) as is: fed as a view, no copy. */
+  | { kind: 'view'; name: string; dims: number[]; offset: number; size: number }
+  /**
+   * buffer[dst[i]] = weights[src[i]] for every i; the other elements of the buffer are padding and stay 0.
+   * `dense` when every element is written (dst is then 0..length-1 and omitted from the loop).
+   */
+  | { kind: 'gather'; name: string; dims: number[]; src: Int32Array; dst: Int32Array | null; length: number };
+
+export interface OptimizedGraph {
+  /** The optimised model (weights as inputs), to load with graphOptimizationLevel 'disabled'. */
+  bytes: Uint8Array;
+  feeds: WeightFeed[];
+  /** Custom-domain ops in the graph (e.g. com.microsoft.nchwc:Conv ×3), for reports. */
+  contribOps: Record<string, number>;
+}
+
+/** Thrown when the optimised graph cannot be used: the reason for the fallback. */
+export class OptimizeError extends Error {
+  override name = 'OptimizeError';
+}
+
+/** One bake encodes weight i as ((i >>> shift) & mask) + OFFSET; values of float32 tensors outside
+ * [OFFSET, 2·OFFSET) cannot come from a weight. */
+interface Bake {
+  shift: number;
+  mask: number;
+}
+
+const OFFSET = 2 ** 23;
+const LOW_BITS = 12;
+
+function bakesFor(n: number): Bake[] {
+  if (n <= OFFSET) return [{ shift: 0, mask: OFFSET - 1 }];
+  if (n > 2 ** (LOW_BITS + 23)) throw new OptimizeError(`model too large for the index encoding (${n} parameters)`);
+  return [
+    { shift: 0, mask: (1 << LOW_BITS) - 1 },
+    { shift: LOW_BITS, mask: OFFSET - 1 },
+  ];
+}
+
+/** Does the float32 tensor hold any value in the index range (so it derives from the weights)? */
+function holdsIndices(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v >= OFFSET && v < 2 * OFFSET) return true;
+  }
+  return false;
+}
+
+/** The model's ONNX with every parameter an initializer holding `values` (a slice per parameter). */
+function bakeWeights(model: BuiltModel, values: Float32Array): Uint8Array {
+  const proto = onnx.ModelProto.decode(model.onnx);
+  const graph = proto.graph!;
+  const params = new Set(model.layout.params.map((p) => p.name));
+  graph.input = (graph.input ?? []).filter((i) => !params.has(i.name ?? ''));
+  graph.initializer = graph.initializer ?? [];
+  for (const p of model.layout.params) {
+    const data = values.slice(p.offset, p.offset + p.size);
+    graph.initializer.push(onnx.TensorProto.create({ name: p.name, dataType: FLOAT, dims: p.shape, rawData: new Uint8Array(data.buffer) }));
+  }
+  return onnx.ModelProto.encode(proto).finish();
+}
+
+function floatsOf(t: ITensor): Float32Array {
+  if (t.rawData?.length) {
+    const copy = new Uint8Array(t.rawData); // aligned copy
+    return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
+  }
+  return Float32Array.from(t.floatData ?? []);
+}
+
+async function optimiseToProto(bytes: Uint8Array, options: ort.InferenceSession.SessionOptions, dir: string, tag: string): Promise<IModel> {
+  const file = path.join(dir, `${tag}.onnx`);
+  const s = await ort.InferenceSession.create(bytes, {
+    ...options,
+    graphOptimizationLevel: 'all',
+    optimizedModelFilePath: file,
+    logSeverityLevel: 3, // the "hardware specific" warning is the point here
+  });
+  await s.release();
+  return onnx.ModelProto.decode(readFileSync(file));
+}
+
+/**
+ * Builds the optimised graph of `model` with its weights as engine-layout inputs. Throws OptimizeError when
+ * onnxruntime's rewrite is not a pure relayout of the weights.
+ */
+export async function optimizeWithWeightInputs(
+  model: BuiltModel,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<OptimizedGraph> {
+  const n = model.layout.size;
+  const bakes = bakesFor(n);
+  const own = new Set((onnx.ModelProto.decode(model.onnx).graph?.initializer ?? []).map((i) => i.name ?? ''));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'baffle-ort-'));
+  let protos: IModel[];
+  try {
+    protos = [];
+    for (const [b, bake] of bakes.entries()) {
+      const values = new Float32Array(n);
+      for (let i = 0; i < n; i++) values[i] = ((i >>> bake.shift) & bake.mask) + OFFSET;
+      protos.push(await optimiseToProto(bakeWeights(model, values), options, dir, `bake${b}`));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const proto = protos[0]!;
+  const graph = proto.graph!;
+  const others = protos.slice(1).map((p) => new Map((p.graph?.initializer ?? []).map((t) => [t.name ?? '', t])));
+
+  const feeds: WeightFeed[] = [];
+  const kept: ITensor[] = [];
+  const seen = new Uint8Array(n);
+  for (const init of graph.initializer ?? []) {
+    const name = init.name ?? '';
+    // Constants of our own graph (GroupNorm scales, shapes), of inlined functions and non-float tensors are
+    // not parameters; nor is any float tensor without a value in the index range.
+    const first = init.dataType === FLOAT && !own.has(name) ? floatsOf(init) : null;
+    if (first === null || !holdsIndices(first)) {
+      kept.push(init);
+      continue;
+    }
+    const parts = [first, ...others.map((m) => {
+      const t = m.get(name);
+      if (!t) throw new OptimizeError(`the two index bakes gave different graphs (tensor ${name})`);
+      return floatsOf(t);
+    })];
+    const len = parts[0]!.length;
+    const map = new Int32Array(len);
+    let padding = 0;
+    for (let i = 0; i < len; i++) {
+      let idx = 0;
+      let zero = 0;
+      for (const [b, bake] of bakes.entries()) {
+        const v = parts[b]![i]!;
+        if (v === 0) {
+          zero++;
+          continue;
+        }
+        const d = v - OFFSET;
+        if (!Number.isInteger(d) || d < 0 || d > bake.mask) {
+          throw new OptimizeError(`optimised tensor ${name} is not a pure gather of the weights (value ${v})`);
+        }
+        idx += d * 2 ** bake.shift;
+      }
+      if (zero === bakes.length) {
+        map[i] = -1;
+        padding++;
+      } else if (zero > 0 || idx >= n) {
+        throw new OptimizeError(`optimised tensor ${name} is not a pure gather of the weights`);
+      } else {
+        map[i] = idx;
+        seen[idx] = 1;
+      }
+    }
+    const dims = (init.dims ?? []).map(Number);
+    feeds.push(makeFeed(name, dims, map, padding));
+  }
+  for (let i = 0; i < n; i++) if (!seen[i]) throw new OptimizeError(`weight ${i} does not reach the optimised graph`);
+
+  graph.initializer = kept;
+  for (const f of feeds) {
+    graph.input!.push({ name: f.name, type: { tensorType: { elemType: FLOAT, shape: { dim: f.dims.map((d) => ({ dimValue: d })) } } } });
+  }
+  const contribOps: Record<string, number> = {};
+  for (const node of graph.node ?? []) {
+    if (node.domain) {
+      const key = `${node.domain}:${node.opType}`;
+      contribOps[key] = (contribOps[key] ?? 0) + 1;
+    }
+  }
+  return { bytes: onnx.ModelProto.encode(proto).finish(), feeds, contribOps };
+}
+
+function makeFeed(name: string, dims: number[], map: Int32Array, padding: number): WeightFeed {
+  const len = map.length;
+  if (padding === 0 && len > 0) {
+    const first = map[0]!;
+    let identity = true;
+    for (let i = 1; i < len && identity; i++) identity = map[i] === first + i;
+    if (identity) return { kind: 'view', name, dims, offset: first, size: len };
+    return { kind: 'gather', name, dims, src: map, dst: null, length: len };
+  }
+  const src = new Int32Array(len - padding);
+  const dst = new Int32Array(len - padding);
+  let j = 0;
+  for (let i = 0; i < len; i++) {
+    if (map[i]! >= 0) {
+      src[j] = map[i]!;
+      dst[j++] = i;
+    }
+  }
+  return { kind: 'gather', name, dims, src, dst, length: len };
+}
+
+/** Fills `buffer` (engine layout) from the flat `weights` as `feed` says. */
+export function gatherInto(buffer: Float32Array, weights: Float32Array, src: Int32Array, dst: Int32Array | null): void {
+  const m = src.length;
+  if (dst === null) {
+    for (let i = 0; i < m; i++) buffer[i] = weights[src[i]!]!;
+  } else {
+    for (let i = 0; i < m; i++) buffer[dst[i]!] = weights[src[i]!]!;
+  }
+}

@@ -1,0 +1,268 @@
+// Reading finished run directories back, and the numbers the report derives from them. Every number in a
+// report comes from here, i.e. from config.json / metrics.jsonl / summary.json / suite.json / memory.json.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { RunConfig } from '../cli/config.ts';
+import type { MemoryReport } from '../cli/memory.ts';
+import type { MetricsRecord } from '../fl/federation.ts';
+import type { RunStatus, SuiteRecord } from './suite.ts';
+
+export interface RunData {
+  id: string;
+  dir: string;
+  config: RunConfig;
+  metrics: MetricsRecord[];
+  /** summary.json present: the run finished. */
+  finished: boolean;
+  status: RunStatus | 'finished' | 'unfinished';
+}
+
+export interface SuiteData {
+  name: string;
+  dir: string;
+  title: string;
+  description: string;
+  /** The command that produced the runs (suite.json), or null for loose run directories. */
+  command: string | null;
+  /** Suite source directory (experiments/suites/<name>). */
+  source: string | null;
+  overrides: Record<string, unknown>;
+  notes: string | null;
+  runs: RunData[];
+}
+
+export interface MemoryData {
+  dir: string;
+  report: MemoryReport;
+}
+
+export interface ReportInputs {
+  suites: SuiteData[];
+  memory: MemoryData[];
+}
+
+function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+function readMetrics(dir: string): MetricsRecord[] {
+  const file = join(dir, 'metrics.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as MetricsRecord);
+}
+
+export function loadRun(dir: string, id = basename(dir), status?: RunStatus): RunData | null {
+  if (!existsSync(join(dir, 'config.json'))) return null;
+  const config = readJson<RunConfig>(join(dir, 'config.json'));
+  // Runs recorded before the backprop baseline existed are BAFFLE runs.
+  if (config.algorithm === undefined) (config as { algorithm: string }).algorithm = 'baffle';
+  const finished = existsSync(join(dir, 'summary.json'));
+  return { id, dir, config, metrics: readMetrics(dir), finished, status: status ?? (finished ? 'finished' : 'unfinished') };
+}
+
+const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
+
+function loadSuiteDir(dir: string): SuiteData {
+  const rec = readJson<SuiteRecord>(join(dir, 'suite.json'));
+  const runs: RunData[] = [];
+  for (const r of rec.runs) {
+    const run = loadRun(join(dir, r.id), r.id, r.status);
+    if (run) runs.push(run);
+  }
+  return {
+    name: rec.name,
+    dir,
+    title: rec.title,
+    description: rec.description,
+    command: rec.command,
+    source: rec.source,
+    overrides: rec.overrides ?? {},
+    notes: rec.notes,
+    runs,
+  };
+}
+
+/**
+ * Finds what each path holds: a suite output directory (suite.json), a `baffle memory` output (memory.json),
+ * a single run directory (config.json + metrics.jsonl), or a directory of those (searched two levels deep).
+ * Loose runs are grouped into one suite per parent directory.
+ */
+export function loadInputs(paths: readonly string[]): ReportInputs {
+  const suites: SuiteData[] = [];
+  const memory: MemoryData[] = [];
+  const loose = new Map<string, RunData[]>();
+  const visit = (dir: string, depth: number) => {
+    if (existsSync(join(dir, 'suite.json'))) {
+      suites.push(loadSuiteDir(dir));
+      return;
+    }
+    if (existsSync(join(dir, 'memory.json'))) memory.push({ dir, report: readJson<MemoryReport>(join(dir, 'memory.json')) });
+    if (existsSync(join(dir, 'metrics.jsonl'))) {
+      const run = loadRun(dir);
+      if (run) {
+        const parent = resolve(dir, '..');
+        loose.set(parent, [...(loose.get(parent) ?? []), run]);
+      }
+      return;
+    }
+    if (depth >= 2) return;
+    for (const e of readdirSync(dir).sort()) {
+      const sub = join(dir, e);
+      if (isDir(sub)) visit(sub, depth + 1);
+    }
+  };
+  for (const p of paths) {
+    if (!isDir(p)) throw new Error(`baffle report: '${p}' is not a directory`);
+    visit(resolve(p), 0);
+  }
+  for (const [parent, runs] of loose) {
+    suites.push({
+      name: basename(parent),
+      dir: parent,
+      title: `Runs in ${basename(parent)}`,
+      description: '',
+      command: null,
+      source: null,
+      overrides: {},
+      notes: null,
+      runs: runs.sort((a, b) => a.id.localeCompare(b.id)),
+    });
+  }
+  return { suites, memory };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Derived numbers
+
+export const isBp = (r: RunData) => r.config.algorithm === 'bp';
+export const algorithmName = (r: RunData) => (isBp(r) ? 'backprop' : 'BAFFLE');
+
+export function participants(c: RunConfig): number {
+  return Math.max(1, Math.round(c.participation * c.clients));
+}
+
+export interface RunNumbers {
+  steps: number;
+  epochs: number;
+  finalAccuracy: number;
+  bestAccuracy: number;
+  finalLoss: number;
+  forwardPasses: number;
+  /** Forward passes one client spends per round. */
+  forwardPerClientRound: number;
+  uplinkBytes: number;
+  downlinkBytes: number;
+  uplinkPerClientRound: number;
+  downlinkPerClientRound: number;
+  wallSeconds: number;
+}
+
+export function numbers(run: RunData): RunNumbers | null {
+  const last = run.metrics[run.metrics.length - 1];
+  if (!last) return null;
+  const clientRounds = last.step * participants(run.config);
+  return {
+    steps: last.step,
+    epochs: last.epoch,
+    finalAccuracy: last.testAccuracy,
+    bestAccuracy: Math.max(...run.metrics.map((m) => m.testAccuracy)),
+    finalLoss: last.testLoss,
+    forwardPasses: last.forwardPasses,
+    forwardPerClientRound: last.forwardPasses / clientRounds,
+    uplinkBytes: last.uplinkBytes,
+    downlinkBytes: last.downlinkBytes,
+    uplinkPerClientRound: last.uplinkBytes / clientRounds,
+    downlinkPerClientRound: last.downlinkBytes / clientRounds,
+    wallSeconds: last.wallMs / 1000,
+  };
+}
+
+/** Test accuracy at the last evaluation at or before `step` (null if none). */
+export function accuracyAt(run: RunData, step: number): number | null {
+  let best: MetricsRecord | null = null;
+  for (const m of run.metrics) if (m.step <= step && (!best || m.step > best.step)) best = m;
+  return best ? best.testAccuracy : null;
+}
+
+/** Keys that only shape the estimator (or the machinery): a backprop run matches whatever their values. */
+const NON_MODEL_KEYS: readonly (keyof RunConfig)[] = ['algorithm', 'K', 'sigma', 'scheme', 'seedPolicy', 'clip', 'workers', 'dataDir'];
+
+function comparable(c: RunConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) if (!NON_MODEL_KEYS.includes(k as keyof RunConfig)) out[k] = v;
+  return out;
+}
+
+export interface BaselineMatch {
+  run: RunData;
+  /** Keys (other than the estimator's) in which the baseline differs from the BAFFLE run; empty = exact. */
+  differs: string[];
+}
+
+/**
+ * The backprop run to set beside a BAFFLE run: the one whose configuration is the same in everything but the
+ * estimator's keys (K, σ, scheme, seed policy, clip); failing that, the one of the same dataset and model that
+ * differs in the fewest keys (reported).
+ */
+export function matchBaseline(run: RunData, candidates: readonly RunData[]): BaselineMatch | null {
+  const me = comparable(run.config);
+  let best: BaselineMatch | null = null;
+  for (const bp of candidates) {
+    if (!isBp(bp) || bp.metrics.length === 0) continue;
+    if (bp.config.dataset !== run.config.dataset || bp.config.model !== run.config.model) continue;
+    const other = comparable(bp.config);
+    const differs = Object.keys(me).filter((k) => JSON.stringify(me[k]) !== JSON.stringify(other[k]));
+    if (!best || differs.length < best.differs.length) best = { run: bp, differs };
+  }
+  return best;
+}
+
+/** Keys whose values differ between the suite's runs (its independent variables), in config order. */
+export function suiteVaryingKeys(runs: readonly RunData[]): (keyof RunConfig)[] {
+  if (runs.length === 0) return [];
+  const keys = Object.keys(runs[0]!.config) as (keyof RunConfig)[];
+  return keys.filter(
+    (k) => !['workers', 'dataDir'].includes(k) && runs.some((r) => JSON.stringify(r.config[k]) !== JSON.stringify(runs[0]!.config[k])),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Formatting
+
+export function pct(x: number | null, digits = 2): string {
+  return x === null || !Number.isFinite(x) ? '—' : `${(100 * x).toFixed(digits)}%`;
+}
+
+export function bytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v >= 100 || u === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
+}
+
+export function count(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
+export function duration(seconds: number): string {
+  if (seconds < 120) return `${seconds.toFixed(1)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(2)} h`;
+}
+
+/** A configuration value as it reads in a table. */
+export function showValue(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v === null) return 'null';
+  return JSON.stringify(v);
+}

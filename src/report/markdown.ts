@@ -1,0 +1,226 @@
+// The report's text: tables and readings built from run data only (no number is typed by hand).
+import { relative } from 'node:path';
+import type { RunConfig } from '../cli/config.ts';
+import { memoryMarkdown } from '../cli/memory.ts';
+import {
+  accuracyAt,
+  algorithmName,
+  bytes,
+  count,
+  duration,
+  isBp,
+  matchBaseline,
+  numbers,
+  pct,
+  showValue,
+  suiteVaryingKeys,
+  type MemoryData,
+  type RunData,
+  type SuiteData,
+} from './data.ts';
+import type { Plot } from './plots.ts';
+
+export interface MarkdownContext {
+  /** Directory the markdown file lives in (links are made relative to it). */
+  mdDir: string;
+  /** Directory the PNGs are written to. */
+  outDir: string;
+  /** The `baffle report …` command line. */
+  command: string;
+}
+
+const link = (ctx: MarkdownContext, path: string) => relative(ctx.mdDir, path).split('\\').join('/') || '.';
+
+/** Settings that set a run apart from the rest of its suite (the suite's independent variables). */
+function settings(run: RunData, varying: readonly (keyof RunConfig)[]): string {
+  const shown = varying.filter((k) => k !== 'algorithm' && !(isBp(run) && ['K', 'sigma', 'scheme', 'seedPolicy', 'clip'].includes(k)));
+  return shown.map((k) => `${k}=${showValue(run.config[k])}`).join(', ') || '—';
+}
+
+function gapPoints(baffle: number, bp: number | null): string {
+  if (bp === null) return '—';
+  const d = 100 * (bp - baffle);
+  return `${d >= 0 ? '' : '−'}${Math.abs(d).toFixed(2)}`;
+}
+
+/** How the suite's runs were cut short, if they were (budget runs), read from the recorded overrides. */
+function budgetNote(suite: SuiteData): string | null {
+  const o = suite.overrides;
+  if (Object.keys(o).length === 0) return null;
+  const parts = Object.entries(o).map(([k, v]) => `${k} = ${showValue(v)}`);
+  const capped = typeof o.maxSteps === 'number';
+  const planned = suite.runs.map((r) => `${r.config.epochs}`);
+  const epochs = [...new Set(planned)].join(' / ');
+  return (
+    `**${capped ? 'Budget run' : 'Modified run'}.** Every run of this suite was made with ${parts.join(', ')} on top of the suite's ` +
+    `configuration${capped ? ` (the full suite trains ${epochs} epochs)` : ''}. ` +
+    (suite.source ? `Full version: \`baffle suite ${suite.source} --out runs/${suite.name}\`.` : '')
+  );
+}
+
+export function suiteTable(suite: SuiteData, ctx: MarkdownContext): string {
+  const varying = suiteVaryingKeys(suite.runs);
+  const header =
+    '| run | algorithm | settings | steps | final test accuracy | best | backprop, same steps | gap, points | forward passes / client / round | uplink / client / round | total uplink | wall time |';
+  const rows = suite.runs.map((r) => {
+    const n = numbers(r);
+    const id = `[${r.id}](${link(ctx, r.dir)})`;
+    if (!n) return `| ${id} | ${algorithmName(r)} | ${settings(r, varying)} | — | not run (${r.status}) | | | | | | | |`;
+    const m = isBp(r) ? null : matchBaseline(r, suite.runs);
+    const bp = m ? accuracyAt(m.run, n.steps) : null;
+    const bpCell = m ? `${pct(bp)} (${m.run.id}${m.differs.length ? `; differs in ${m.differs.join(', ')}` : ''})` : isBp(r) ? '(is the baseline)' : '—';
+    const unfinished = r.finished ? '' : ' (unfinished)';
+    return (
+      `| ${id} | ${algorithmName(r)} | ${settings(r, varying)} | ${n.steps}${unfinished} | ${pct(n.finalAccuracy)} | ${pct(n.bestAccuracy)} | ` +
+      `${bpCell} | ${isBp(r) ? '—' : gapPoints(n.finalAccuracy, bp)} | ${count(n.forwardPerClientRound)}${isBp(r) ? ' (+ backward)' : ''} | ` +
+      `${bytes(n.uplinkPerClientRound)} | ${bytes(n.uplinkBytes)} | ${duration(n.wallSeconds)} |`
+    );
+  });
+  return [header, '|---|---|---|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+/** A few sentences stating what the suite's numbers say (generated from the runs). */
+export function suiteReading(suite: SuiteData): string[] {
+  const out: string[] = [];
+  const done = suite.runs.filter((r) => numbers(r) !== null);
+  const baffle = done.filter((r) => !isBp(r));
+  if (baffle.length === 0) return out;
+  const pairs = baffle.map((r) => {
+    const n = numbers(r)!;
+    const m = matchBaseline(r, suite.runs);
+    return { r, n, m, bp: m ? accuracyAt(m.run, n.steps) : null };
+  });
+  const best = pairs.reduce((a, b) => (b.n.finalAccuracy > a.n.finalAccuracy ? b : a));
+  const worst = pairs.reduce((a, b) => (b.n.finalAccuracy < a.n.finalAccuracy ? b : a));
+  const steps = [...new Set(pairs.map((p) => p.n.steps))];
+  const stepText = steps.length === 1 ? `${steps[0]} steps` : `${Math.min(...steps)}–${Math.max(...steps)} steps`;
+  out.push(
+    `After ${stepText}, the BAFFLE runs reached ${pct(worst.n.finalAccuracy)} (${worst.r.id}) to ${pct(best.n.finalAccuracy)} ` +
+      `(${best.r.id}) test accuracy.`,
+  );
+  if (best.m && best.bp !== null) {
+    const bpN = numbers(best.m.run)!;
+    const ratio = bpN.uplinkPerClientRound / best.n.uplinkPerClientRound;
+    out.push(
+      `The best of them is ${gapPoints(best.n.finalAccuracy, best.bp)} points behind its backprop baseline ` +
+        `(${best.m.run.id}: ${pct(best.bp)} at the same step), having run ${count(best.n.forwardPerClientRound)} forward passes per ` +
+        `client per round against one forward and one backward pass, and uploaded ${bytes(best.n.uplinkPerClientRound)} per client per ` +
+        `round against ${bytes(bpN.uplinkPerClientRound)} (${ratio >= 1 ? `${ratio.toFixed(0)}× less` : `${(1 / ratio).toFixed(1)}× more`}).`,
+    );
+    out.push(
+      `Wall time of the whole simulated federation: ${duration(best.n.wallSeconds)} for ${best.r.id} against ` +
+        `${duration(numbers(best.m.run)!.wallSeconds)} for ${best.m.run.id}.`,
+    );
+  }
+  const gaps = pairs.filter((p) => p.bp !== null).map((p) => ({ id: p.r.id, gap: (p.bp as number) - p.n.finalAccuracy }));
+  if (gaps.length > 1) {
+    const g = [...gaps].sort((a, b) => a.gap - b.gap);
+    out.push(
+      `Gap to backprop at equal steps: from ${(100 * g[0]!.gap).toFixed(2)} points (${g[0]!.id}) to ` +
+        `${(100 * g[g.length - 1]!.gap).toFixed(2)} points (${g[g.length - 1]!.id}).`,
+    );
+  }
+  const ks = new Set(baffle.map((r) => r.config.K));
+  if (ks.size > 1) {
+    const byDataset = new Map<string, RunData[]>();
+    for (const r of baffle) byDataset.set(r.config.dataset, [...(byDataset.get(r.config.dataset) ?? []), r]);
+    for (const [dataset, runs] of byDataset) {
+      const items = [...runs]
+        .sort((a, b) => a.config.K - b.config.K || a.id.localeCompare(b.id))
+        .map((r) => `${r.id} (K = ${r.config.K}) ${pct(numbers(r)!.finalAccuracy)}`);
+      out.push(`By K on ${dataset}: ${items.join(', ')}.`);
+    }
+  }
+  return out;
+}
+
+export function suiteSection(suite: SuiteData, plots: readonly Plot[], ctx: MarkdownContext): string {
+  const lines: string[] = [`## ${suite.title}`, ''];
+  if (suite.description) lines.push(suite.description.replace(/\n/g, ' '), '');
+  if (suite.command) lines.push(`**Made by:** \`${suite.command}\` (from \`${link(ctx, suite.dir)}\`).`, '');
+  else lines.push(`**Run directories:** \`${link(ctx, suite.dir)}\`.`, '');
+  const budget = budgetNote(suite);
+  if (budget) lines.push(budget, '');
+  lines.push(`**This table and these plots:** \`${ctx.command}\`.`, '');
+  lines.push(suiteTable(suite, ctx), '');
+  lines.push(
+    '“backprop, same steps”: test accuracy of the backprop run that matches the BAFFLE run in everything but the estimator ' +
+      '(K, σ, scheme, seeds, clip), at the same server step; gap = backprop − BAFFLE. Uplink counts the protocol framing ' +
+      '(K floats + 20 bytes for BAFFLE FedSGD; n floats + 20 bytes for a gradient or model delta).',
+    '',
+  );
+  for (const p of plots) lines.push(`![${p.title}](${link(ctx, `${ctx.outDir}/${p.file}`)})`, '');
+  const reading = suiteReading(suite);
+  if (reading.length > 0 || suite.notes) {
+    lines.push('### Reading', '');
+    if (reading.length > 0) lines.push(`**Measured.** ${reading.join(' ')}`, '');
+    if (suite.notes) lines.push(suite.notes, '');
+  }
+  return lines.join('\n');
+}
+
+export function summaryTable(suites: readonly SuiteData[], ctx: MarkdownContext): string | null {
+  const rows: string[] = [];
+  for (const s of suites) {
+    const pairs = s.runs
+      .filter((r) => !isBp(r) && numbers(r) !== null)
+      .map((r) => {
+        const n = numbers(r)!;
+        const m = matchBaseline(r, s.runs);
+        return { r, n, m, bp: m ? accuracyAt(m.run, n.steps) : null };
+      });
+    if (pairs.length === 0) continue;
+    const best = pairs.reduce((a, b) => (b.n.finalAccuracy > a.n.finalAccuracy ? b : a));
+    const bpUp = best.m ? numbers(best.m.run)!.uplinkPerClientRound : null;
+    rows.push(
+      `| [${s.title}](#${anchor(s.title)}) | ${best.r.id} | ${best.n.steps} | ${pct(best.n.finalAccuracy)} | ` +
+        `${best.m ? `${pct(best.bp)} (${best.m.run.id})` : '—'} | ${gapPoints(best.n.finalAccuracy, best.bp)} | ` +
+        `${bytes(best.n.uplinkPerClientRound)} | ${bpUp === null ? '—' : bytes(bpUp)} |`,
+    );
+  }
+  if (rows.length === 0) return null;
+  void ctx;
+  return [
+    '| suite | best BAFFLE run | steps | its test accuracy | backprop, same steps | gap, points | BAFFLE uplink / client / round | backprop uplink / client / round |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes. */
+export function anchor(title: string): string {
+  return title
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
+}
+
+export function memorySection(mem: MemoryData, plot: Plot | null, ctx: MarkdownContext): string {
+  const r = mem.report;
+  const by = (m: string) => r.samples.find((s) => s.mode === m);
+  const lines = ['## Client memory: BAFFLE against backprop', '', memoryMarkdown(r), '', `(from \`${link(ctx, mem.dir)}\`)`, ''];
+  if (plot) lines.push(`![${plot.title}](${link(ctx, `${ctx.outDir}/${plot.file}`)})`, '');
+  const idle = by('idle');
+  const ort = by('baffle-ort');
+  const fwd = by('baffle-tfjs');
+  const bp = by('bp-tfjs');
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  const sentences: string[] = [];
+  if (fwd && bp && fwd.enginePeakBytes !== null && bp.enginePeakBytes !== null) {
+    sentences.push(
+      `On the same engine (tfjs, ${r.tfjsBackend}), one backprop step peaked at ${mib(bp.enginePeakBytes)} of tensor memory against ` +
+        `${mib(fwd.enginePeakBytes)} for BAFFLE's forward passes (${(bp.enginePeakBytes / fwd.enginePeakBytes).toFixed(1)}×): ` +
+        'backprop keeps every activation of the minibatch for the backward pass and holds a gradient; a forward-only client frees ' +
+        'each activation as soon as the next layer has read it.',
+    );
+  }
+  if (idle && ort && bp) {
+    sentences.push(
+      `Whole-process peak resident set above an idle process: ${mib(ort.rssPeak - idle.rssPeak)} for the BAFFLE client on ONNX Runtime, ` +
+        `${fwd ? `${mib(fwd.rssPeak - idle.rssPeak)} for BAFFLE on tfjs, ` : ''}${mib(bp.rssPeak - idle.rssPeak)} for the backprop client ` +
+        '(these include each engine\'s code and allocator, not only the training step).',
+    );
+  }
+  if (sentences.length > 0) lines.push('### Reading', '', `**Measured.** ${sentences.join(' ')}`, '');
+  return lines.join('\n');
+}

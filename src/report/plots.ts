@@ -1,0 +1,363 @@
+// The report's plots: vega-lite specs built from run data, compiled to vega, rendered headless to SVG and
+// rasterised to PNG with resvg (text in DejaVu Sans, Debian fonts-dejavu-core).
+import { existsSync } from 'node:fs';
+import { Resvg } from '@resvg/resvg-js';
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import {
+  accuracyAt,
+  algorithmName,
+  isBp,
+  matchBaseline,
+  numbers,
+  participants,
+  suiteVaryingKeys,
+  type MemoryData,
+  type RunData,
+  type SuiteData,
+} from './data.ts';
+
+type Spec = Record<string, unknown>;
+
+const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
+const FONT_FILES = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((f) => `${FONT_DIR}/${f}`);
+const FONT = 'DejaVu Sans';
+
+const CONFIG = {
+  font: FONT,
+  title: { fontSize: 17, anchor: 'start', subtitleFontSize: 13, subtitleColor: '#555', offset: 12 },
+  axis: { labelFontSize: 13, titleFontSize: 14, titlePadding: 8, gridColor: '#e6e6e6' },
+  legend: { labelFontSize: 13, titleFontSize: 13, symbolSize: 120, labelLimit: 260 },
+  header: { labelFontSize: 14, titleFontSize: 14 },
+  view: { stroke: '#ccc' },
+  range: { category: { scheme: 'tableau10' } },
+};
+
+/** Dashed lines for backprop, solid for BAFFLE. */
+const DASH = { field: 'algorithm', type: 'nominal', title: 'algorithm', scale: { domain: ['BAFFLE', 'backprop'], range: [[1, 0], [7, 4]] } };
+
+function chart(title: string, subtitle: string | undefined, body: Spec): Spec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: subtitle ? { text: title, subtitle } : title,
+    background: 'white',
+    padding: 16,
+    config: CONFIG,
+    ...body,
+  };
+}
+
+export interface Plot {
+  /** File name (PNG) relative to the report's output directory. */
+  file: string;
+  title: string;
+  spec: Spec;
+}
+
+/** Runs the chart will show: the ones with at least one evaluation. */
+const withMetrics = (runs: readonly RunData[]) => runs.filter((r) => r.metrics.length > 0);
+
+function multiDataset(runs: readonly RunData[]): boolean {
+  return new Set(runs.map((r) => r.config.dataset)).size > 1;
+}
+
+/** Colour scale over run ids, in the suite's order, so every chart of a suite colours a run the same way. */
+function runColor(runs: readonly RunData[]): Spec {
+  const ids = runs.map((r) => r.id);
+  const scheme = ids.length <= 10 ? 'tableau10' : 'tableau20';
+  return { field: 'run', type: 'nominal', title: 'run', scale: { domain: ids, scheme }, legend: { columns: ids.length > 14 ? 2 : 1 } };
+}
+
+function facetIfNeeded(runs: readonly RunData[], layerOrUnit: Spec, width = 620, height = 340): Spec {
+  if (!multiDataset(runs)) return { width, height, ...layerOrUnit };
+  return {
+    facet: { column: { field: 'dataset', type: 'nominal', title: null, header: { labelFontSize: 15, labelFontWeight: 'bold' } } },
+    spec: { width: Math.round(width * 0.62), height, ...layerOrUnit },
+    resolve: { scale: { x: 'independent' } },
+  };
+}
+
+function curveRows(runs: readonly RunData[]) {
+  return runs.flatMap((r) =>
+    r.metrics.map((m) => ({
+      run: r.id,
+      algorithm: algorithmName(r),
+      dataset: r.config.dataset,
+      epoch: m.epoch,
+      step: m.step,
+      accuracy: m.testAccuracy,
+      forwardPerClient: m.forwardPasses / participants(r.config),
+      wallMinutes: m.wallMs / 60000,
+    })),
+  );
+}
+
+export function accuracyCurves(suite: SuiteData): Plot | null {
+  const runs = withMetrics(suite.runs);
+  if (runs.length === 0) return null;
+  const body = facetIfNeeded(runs, {
+    data: { values: curveRows(runs) },
+    mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch (one pass over every client shard)' },
+      y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+      color: runColor(runs),
+      strokeDash: DASH,
+      tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'accuracy', format: '.2%' }],
+    },
+  });
+  return {
+    file: `${suite.name}-accuracy.png`,
+    title: 'Test accuracy over epochs',
+    spec: chart(`${suite.title}: test accuracy over epochs`, 'EMA weights where the run keeps an EMA; dashed = backprop baseline', body),
+  };
+}
+
+export function accuracyVsForwardPasses(suite: SuiteData): Plot | null {
+  const runs = withMetrics(suite.runs);
+  if (runs.length === 0) return null;
+  const body = facetIfNeeded(runs, {
+    data: { values: curveRows(runs).filter((r) => r.forwardPerClient > 0) },
+    mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
+    encoding: {
+      x: { field: 'forwardPerClient', type: 'quantitative', title: 'forward passes per client (cumulative, log scale)', scale: { type: 'log' } },
+      y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+      color: runColor(runs),
+      strokeDash: DASH,
+    },
+  });
+  return {
+    file: `${suite.name}-forward-passes.png`,
+    title: 'Accuracy against forward passes',
+    spec: chart(`${suite.title}: accuracy against compute`, 'each backprop forward pass also costs one backward pass (≈ 2 forward passes)', body),
+  };
+}
+
+export function accuracyVsWallTime(suite: SuiteData): Plot | null {
+  const runs = withMetrics(suite.runs);
+  if (runs.length === 0) return null;
+  const body = facetIfNeeded(runs, {
+    data: { values: curveRows(runs) },
+    mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
+    encoding: {
+      x: { field: 'wallMinutes', type: 'quantitative', title: 'wall-clock time, minutes (whole simulated federation)' },
+      y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+      color: runColor(runs),
+      strokeDash: DASH,
+    },
+  });
+  return {
+    file: `${suite.name}-wall-time.png`,
+    title: 'Accuracy against wall time',
+    spec: chart(`${suite.title}: accuracy against wall-clock time`, 'all clients simulated on one machine; times depend on its load', body),
+  };
+}
+
+/** Series label of a BAFFLE run in the K plot: the suite's other independent variables (not K, algorithm, length). */
+function seriesOf(run: RunData, varying: readonly string[]): string {
+  const keys = varying.filter((k) => !['K', 'algorithm', 'epochs', 'evalEvery', 'maxSteps', 'testSubset', 'scheme'].includes(k));
+  if (keys.length === 0) return run.config.dataset;
+  return keys.map((k) => `${k === 'dataset' ? '' : `${k} `}${String((run.config as unknown as Record<string, unknown>)[k])}`).join(', ');
+}
+
+export function accuracyVsK(suite: SuiteData): Plot | null {
+  const baffle = withMetrics(suite.runs).filter((r) => !isBp(r));
+  if (new Set(baffle.map((r) => r.config.K)).size < 2) return null;
+  const varying = suiteVaryingKeys(suite.runs);
+  const points = baffle.map((r) => ({ series: seriesOf(r, varying), K: r.config.K, accuracy: numbers(r)!.finalAccuracy, run: r.id, line: 'BAFFLE' }));
+  const rules: { series: string; accuracy: number; run: string; line: string }[] = [];
+  for (const series of new Set(points.map((p) => p.series))) {
+    const first = baffle.find((r) => seriesOf(r, varying) === series)!;
+    const m = matchBaseline(first, suite.runs);
+    const acc = m ? accuracyAt(m.run, numbers(first)!.steps) : null;
+    if (m && acc !== null) rules.push({ series, accuracy: acc, run: m.run.id, line: 'backprop, same steps' });
+  }
+  const ks = [...new Set(points.map((p) => p.K))].sort((a, b) => a - b);
+  const color = { field: 'series', type: 'nominal', title: 'runs', scale: { scheme: 'tableau10' } };
+  return {
+    file: `${suite.name}-accuracy-vs-K.png`,
+    title: 'Final accuracy against K',
+    spec: chart(`${suite.title}: final test accuracy against K`, 'solid: BAFFLE at each K; dashed: the matching backprop run at the same step', {
+      width: 620,
+      height: 340,
+      layer: [
+        {
+          data: { values: points },
+          mark: { type: 'line', point: { size: 80, filled: true }, strokeWidth: 2.5 },
+          encoding: {
+            x: { field: 'K', type: 'quantitative', title: 'K, directions per client per step (log scale)', scale: { type: 'log' }, axis: { values: ks, format: 'd' } },
+            y: { field: 'accuracy', type: 'quantitative', title: 'final test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+            color,
+          },
+        },
+        {
+          data: { values: points },
+          mark: { type: 'text', dy: -12, fontSize: 12 },
+          encoding: {
+            x: { field: 'K', type: 'quantitative', scale: { type: 'log' } },
+            y: { field: 'accuracy', type: 'quantitative' },
+            text: { field: 'accuracy', type: 'quantitative', format: '.1%' },
+            color,
+          },
+        },
+        {
+          data: { values: rules },
+          mark: { type: 'rule', strokeDash: [7, 4], strokeWidth: 2 },
+          encoding: { y: { field: 'accuracy', type: 'quantitative' }, color },
+        },
+      ],
+    }),
+  };
+}
+
+export function baffleVsBackprop(suite: SuiteData): Plot | null {
+  const rows: { run: string; algorithm: string; accuracy: number }[] = [];
+  for (const r of withMetrics(suite.runs)) {
+    if (isBp(r)) continue;
+    const n = numbers(r)!;
+    const m = matchBaseline(r, suite.runs);
+    const bp = m ? accuracyAt(m.run, n.steps) : null;
+    if (bp === null) continue;
+    rows.push({ run: r.id, algorithm: 'BAFFLE', accuracy: n.finalAccuracy });
+    rows.push({ run: r.id, algorithm: 'backprop (matched)', accuracy: bp });
+  }
+  if (rows.length === 0) return null;
+  const runsShown = [...new Set(rows.map((r) => r.run))];
+  const color = { field: 'algorithm', type: 'nominal', title: null, scale: { domain: ['BAFFLE', 'backprop (matched)'], range: ['#4c78a8', '#f58518'] } };
+  return {
+    file: `${suite.name}-baffle-vs-backprop.png`,
+    title: 'BAFFLE against backprop',
+    spec: chart(`${suite.title}: BAFFLE against backprop`, 'final test accuracy of each BAFFLE run and of its backprop baseline at the same step', {
+      data: { values: rows },
+      width: 560,
+      height: Math.max(140, runsShown.length * 46),
+      encoding: {
+        y: { field: 'run', type: 'nominal', title: null, sort: runsShown, axis: { labelFontSize: 13 } },
+        yOffset: { field: 'algorithm', type: 'nominal', sort: ['BAFFLE', 'backprop (matched)'] },
+        x: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1.08] } },
+        color,
+      },
+      layer: [
+        { mark: { type: 'bar', height: { band: 0.42 } } },
+        { mark: { type: 'text', align: 'left', dx: 4, fontSize: 12 }, encoding: { text: { field: 'accuracy', type: 'quantitative', format: '.1%' }, color: { value: '#333' } } },
+      ],
+    }),
+  };
+}
+
+export function bytesPerRound(suite: SuiteData): Plot | null {
+  const runs = withMetrics(suite.runs);
+  if (runs.length === 0) return null;
+  const rows = runs.flatMap((r) => {
+    const n = numbers(r)!;
+    return [
+      { run: r.id, direction: 'uplink (client → server)', bytes: n.uplinkPerClientRound, algorithm: algorithmName(r) },
+      { run: r.id, direction: 'downlink (server → client)', bytes: n.downlinkPerClientRound, algorithm: algorithmName(r) },
+    ];
+  });
+  const ids = runs.map((r) => r.id);
+  return {
+    file: `${suite.name}-bytes.png`,
+    title: 'Bytes per client per round',
+    spec: chart(`${suite.title}: bytes per client per round`, 'BAFFLE FedSGD uploads K floats; backprop and FedAvg upload n floats (log scale)', {
+      data: { values: rows },
+      width: 560,
+      height: Math.max(140, ids.length * 40),
+      encoding: {
+        y: { field: 'run', type: 'nominal', title: null, sort: ids },
+        yOffset: { field: 'direction', type: 'nominal' },
+        x: { field: 'bytes', type: 'quantitative', title: 'bytes per client per round (log scale)', scale: { type: 'log' } },
+        color: { field: 'direction', type: 'nominal', title: null, scale: { range: ['#54a24b', '#b279a2'] } },
+      },
+      layer: [
+        { mark: { type: 'bar', height: { band: 0.42 } } },
+        {
+          mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 },
+          transform: [
+            {
+              calculate: "datum.bytes >= 1e6 ? format(datum.bytes / 1e6, '.1f') + ' MB' : datum.bytes >= 1e3 ? format(datum.bytes / 1e3, '.1f') + ' KB' : format(datum.bytes, 'd') + ' B'",
+              as: 'label',
+            },
+          ],
+          encoding: { text: { field: 'label', type: 'nominal' }, color: { value: '#333' } },
+        },
+      ],
+    }),
+  };
+}
+
+export function memoryPlot(mem: MemoryData, name: string): Plot {
+  const r = mem.report;
+  const idle = r.samples.find((s) => s.mode === 'idle');
+  const rows = r.samples
+    .filter((s) => s.mode !== 'idle')
+    .flatMap((s) => [
+      { mode: s.mode, measure: 'peak RSS over idle process', mib: (s.rssPeak - (idle?.rssPeak ?? 0)) / 2 ** 20 },
+      ...(s.enginePeakBytes !== null ? [{ mode: s.mode, measure: 'engine peak tensor memory (tfjs)', mib: s.enginePeakBytes / 2 ** 20 }] : []),
+    ]);
+  const modes = r.samples.filter((s) => s.mode !== 'idle').map((s) => s.mode);
+  return {
+    file: `${name}.png`,
+    title: 'Client memory',
+    spec: chart(
+      `Client memory of one training step: ${r.model}, batch ${r.batch}`,
+      `each mode in a fresh process; BAFFLE modes run K = ${r.K} (${r.scheme}) perturbed forward passes, bp-tfjs one forward + backward pass`,
+      {
+        data: { values: rows },
+        width: 560,
+        height: Math.max(140, modes.length * 48),
+        encoding: {
+          y: { field: 'mode', type: 'nominal', title: null, sort: modes },
+          yOffset: { field: 'measure', type: 'nominal' },
+          x: { field: 'mib', type: 'quantitative', title: 'MiB' },
+          color: { field: 'measure', type: 'nominal', title: null, scale: { range: ['#4c78a8', '#e45756'] } },
+        },
+        layer: [
+          { mark: { type: 'bar', height: { band: 0.42 } } },
+          { mark: { type: 'text', align: 'left', dx: 4, fontSize: 12 }, encoding: { text: { field: 'mib', type: 'quantitative', format: '.1f' }, color: { value: '#333' } } },
+        ],
+      },
+    ),
+  };
+}
+
+/** The suite's plots, in reading order (those that do not apply are left out). */
+export function suitePlots(suite: SuiteData): Plot[] {
+  return [accuracyCurves(suite), accuracyVsK(suite), baffleVsBackprop(suite), bytesPerRound(suite), accuracyVsForwardPasses(suite), accuracyVsWallTime(suite)].filter(
+    (p): p is Plot => p !== null,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Rendering
+
+export async function specToSvg(spec: Spec): Promise<string> {
+  const compiled = vl.compile(spec as unknown as vl.TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+let fontWarning = false;
+
+/** SVG → PNG at twice the nominal size, text in DejaVu Sans. */
+export function svgToPng(svg: string): Uint8Array {
+  const fontFiles = FONT_FILES.filter((f) => existsSync(f));
+  if (fontFiles.length === 0 && !fontWarning) {
+    fontWarning = true;
+    process.stderr.write(`baffle report: ${FONT_DIR} is missing (Debian package fonts-dejavu-core); PNG text falls back to system fonts\n`);
+  }
+  const resvg = new Resvg(svg, {
+    font: { loadSystemFonts: fontFiles.length === 0, fontFiles, defaultFontFamily: FONT },
+    fitTo: { mode: 'zoom', value: 2 },
+    background: 'white',
+  });
+  return resvg.render().asPng();
+}
+
+export async function renderPng(spec: Spec): Promise<Uint8Array> {
+  return svgToPng(await specToSvg(spec));
+}

@@ -1,0 +1,236 @@
+// Experiment suites: a directory of run configurations that answer one question together, run with one
+// command, and read back by `baffle report`.
+//
+//   experiments/suites/<name>/
+//     suite.toml      title, description, and [base]: the RunConfig keys every run shares
+//     <run-id>.toml   one file per run: the keys in which this run differs from [base]
+//     notes.md        optional: how to read the results (copied into the report)
+//
+// `baffle suite DIR [--out OUT] [--set key=value]... [--only id,...] [--list] [--force] [--quiet]` resolves
+// every run's configuration up front (base ← run file ← --set; all problems reported before anything runs),
+// then runs them one after the other into OUT/<run-id>/ (OUT defaults to runs/<name>). A run whose directory
+// already holds a finished run of the same configuration is skipped, so an interrupted suite resumes where it
+// stopped. OUT/suite.json records the suite, the exact command and each run's status.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse as parseToml } from 'smol-toml';
+import { ConfigError, loadConfigFile, overridesToLayer, resolveConfig, type RunConfig } from '../cli/config.ts';
+import { writeJson } from '../cli/files.ts';
+
+export interface SuiteRunSpec {
+  id: string;
+  file: string;
+  /** The run file's keys (before merging with the base). */
+  layer: Record<string, unknown>;
+}
+
+export interface Suite {
+  name: string;
+  dir: string;
+  title: string;
+  description: string;
+  base: Record<string, unknown>;
+  runs: SuiteRunSpec[];
+  /** notes.md, when the suite has one. */
+  notes: string | null;
+}
+
+export type RunStatus = 'pending' | 'running' | 'done' | 'skipped' | 'failed';
+
+/** OUT/suite.json. */
+export interface SuiteRecord {
+  format: 'baffle-suite/1';
+  name: string;
+  title: string;
+  description: string;
+  /** The suite's source directory, relative to the working directory when it ran. */
+  source: string;
+  command: string;
+  overrides: Record<string, unknown>;
+  notes: string | null;
+  runs: { id: string; file: string; status: RunStatus; error?: string }[];
+}
+
+export const SUITE_USAGE = `  baffle suite DIR [--out OUT] [--set key=value]... [--only ID,...] [--list] [--force] [--quiet]
+      Run every configuration of an experiment suite (experiments/suites/<name>/: suite.toml with the shared
+      [base] keys, one <run-id>.toml per run) into OUT/<run-id>/ (default OUT: runs/<name>). Finished runs are
+      skipped, so an interrupted suite resumes. --set overrides every run (e.g. maxSteps for a budget run);
+      --list prints the resolved runs and exits.
+`;
+
+const SUITE_KEYS = new Set(['title', 'description', 'base']);
+
+export function loadSuite(dir: string): Suite {
+  const suiteFile = join(dir, 'suite.toml');
+  if (!existsSync(suiteFile)) throw new ConfigError(`suite '${dir}': no suite.toml (see experiments/suites/README.md)`);
+  let meta: Record<string, unknown>;
+  try {
+    meta = parseToml(readFileSync(suiteFile, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ConfigError(`suite file '${suiteFile}': invalid TOML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const problems: string[] = [];
+  for (const k of Object.keys(meta)) {
+    if (!SUITE_KEYS.has(k)) problems.push(`suite file '${suiteFile}': unknown key '${k}' (allowed: title, description, [base])`);
+  }
+  if (typeof meta.title !== 'string' || meta.title.trim() === '') problems.push(`suite file '${suiteFile}': 'title' must be a non-empty string`);
+  const base = (meta.base ?? {}) as Record<string, unknown>;
+  if (typeof base !== 'object' || Array.isArray(base)) problems.push(`suite file '${suiteFile}': [base] must be a table`);
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.toml') && f !== 'suite.toml')
+    .sort();
+  if (files.length === 0) problems.push(`suite '${dir}': no run files (<run-id>.toml)`);
+  const runs: SuiteRunSpec[] = [];
+  for (const f of files) {
+    try {
+      runs.push({ id: basename(f, '.toml'), file: join(dir, f), layer: loadConfigFile(join(dir, f)) });
+    } catch (e) {
+      if (e instanceof ConfigError) problems.push(...e.problems);
+      else throw e;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const notesFile = join(dir, 'notes.md');
+  return {
+    name: basename(resolve(dir)),
+    dir,
+    title: (meta.title as string).trim(),
+    description: typeof meta.description === 'string' ? meta.description.trim() : '',
+    base,
+    runs,
+    notes: existsSync(notesFile) ? readFileSync(notesFile, 'utf8').trim() : null,
+  };
+}
+
+/** Every run's full configuration: base ← run file ← overrides. Throws one ConfigError listing every problem. */
+export function resolveSuite(suite: Suite, overrides: Record<string, unknown>): { id: string; config: RunConfig }[] {
+  const problems: string[] = [];
+  const out: { id: string; config: RunConfig }[] = [];
+  for (const run of suite.runs) {
+    try {
+      const config = resolveConfig([suite.base, run.layer, overrides], [`${join(suite.dir, 'suite.toml')} [base]`, run.file, '--set']);
+      out.push({ id: run.id, config });
+    } catch (e) {
+      if (e instanceof ConfigError) problems.push(...e.problems.map((p) => `run '${run.id}': ${p}`));
+      else throw e;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out;
+}
+
+/** Keys whose values differ between the given configurations (the suite's independent variables). */
+export function varyingKeys(configs: readonly RunConfig[]): (keyof RunConfig)[] {
+  if (configs.length === 0) return [];
+  const keys = Object.keys(configs[0]!) as (keyof RunConfig)[];
+  return keys.filter((k) => k !== 'workers' && k !== 'dataDir' && configs.some((c) => JSON.stringify(c[k]) !== JSON.stringify(configs[0]![k])));
+}
+
+function sameConfig(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const strip = ({ workers: _w, ...rest }: Record<string, unknown>) => rest;
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+}
+
+export async function suiteCommand(argv: string[], say: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      out: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      only: { type: 'string' },
+      list: { type: 'boolean' },
+      force: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) {
+    process.stdout.write(SUITE_USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new ConfigError('baffle suite: give exactly one suite directory (e.g. experiments/suites/k-sweep)');
+  const suite = loadSuite(positionals[0]!);
+  const overrides = overridesToLayer(values.set ?? []);
+  let runs = resolveSuite(suite, overrides);
+  if (values.only) {
+    const wanted = values.only.split(',').map((s) => s.trim());
+    const unknown = wanted.filter((w) => !runs.some((r) => r.id === w));
+    if (unknown.length > 0) throw new ConfigError(`--only: no run named ${unknown.join(', ')} in ${suite.dir} (runs: ${runs.map((r) => r.id).join(', ')})`);
+    runs = runs.filter((r) => wanted.includes(r.id));
+  }
+  const varying = varyingKeys(resolveSuite(suite, overrides).map((r) => r.config));
+  if (values.list) {
+    say(`${suite.title} (${suite.dir}): ${runs.length} runs; they differ in ${varying.join(', ') || 'nothing'}`);
+    for (const r of runs) say(`  ${r.id.padEnd(24)} ${varying.map((k) => `${k}=${JSON.stringify(r.config[k])}`).join(' ')}`);
+    return 0;
+  }
+  const outDir = resolve(values.out ?? join('runs', suite.name));
+  // Refuse to clobber a finished run of another configuration before anything starts.
+  for (const r of runs) {
+    const cfgFile = join(outDir, r.id, 'config.json');
+    if (!values.force && existsSync(join(outDir, r.id, 'summary.json')) && existsSync(cfgFile)) {
+      const old = JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+      if (!sameConfig(old, r.config as unknown as Record<string, unknown>)) {
+        throw new ConfigError(
+          `${join(outDir, r.id)} holds a finished run of a different configuration; use another --out, or --force to replace it`,
+        );
+      }
+    }
+  }
+  const record: SuiteRecord = {
+    format: 'baffle-suite/1',
+    name: suite.name,
+    title: suite.title,
+    description: suite.description,
+    source: relative(process.cwd(), resolve(suite.dir)) || '.',
+    command: ['baffle', 'suite', ...argv].map((a) => (/[\s"'$]/.test(a) ? JSON.stringify(a) : a)).join(' '),
+    overrides,
+    notes: suite.notes,
+    runs: runs.map((r) => ({ id: r.id, file: relative(process.cwd(), resolve(suite.runs.find((s) => s.id === r.id)!.file)), status: 'pending' as RunStatus })),
+  };
+  // Keep the statuses of runs of an earlier invocation that this one does not touch (--only).
+  const recordFile = join(outDir, 'suite.json');
+  if (existsSync(recordFile)) {
+    const old = JSON.parse(readFileSync(recordFile, 'utf8')) as SuiteRecord;
+    for (const r of old.runs) if (!record.runs.some((x) => x.id === r.id)) record.runs.push(r);
+    if (values.only) record.command = old.command;
+  }
+  writeJson(recordFile, record);
+  const { runSimulation } = await import('../cli/run.ts');
+  let failed = 0;
+  for (const [i, r] of runs.entries()) {
+    const entry = record.runs.find((x) => x.id === r.id)!;
+    const dir = join(outDir, r.id);
+    const finished =
+      !values.force &&
+      existsSync(join(dir, 'summary.json')) &&
+      sameConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>, r.config as unknown as Record<string, unknown>);
+    if (finished) {
+      entry.status = 'skipped';
+      say(`[${i + 1}/${runs.length}] ${r.id}: already finished in ${dir}, skipped`);
+      writeJson(recordFile, record);
+      continue;
+    }
+    entry.status = 'running';
+    writeJson(recordFile, record);
+    say(`[${i + 1}/${runs.length}] ${r.id}: ${varying.map((k) => `${k}=${JSON.stringify(r.config[k])}`).join(' ')}`);
+    const t0 = performance.now();
+    try {
+      const s = await runSimulation({ config: r.config, outDir: dir, quiet: values.quiet ?? false });
+      entry.status = 'done';
+      delete entry.error;
+      say(`[${i + 1}/${runs.length}] ${r.id}: test accuracy ${(100 * s.testAccuracy).toFixed(2)}% after ${s.step} steps (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    } catch (e) {
+      failed++;
+      entry.status = 'failed';
+      entry.error = e instanceof Error ? e.message : String(e);
+      say(`[${i + 1}/${runs.length}] ${r.id}: FAILED: ${entry.error}`);
+    }
+    writeJson(recordFile, record);
+  }
+  say(`suite ${suite.name}: ${runs.length - failed} of ${runs.length} runs finished; results in ${outDir} (baffle report ${relative(process.cwd(), outDir) || '.'})`);
+  return failed > 0 ? 1 : 0;
+}
