@@ -62,3 +62,42 @@ test('a short run writes config.json, metrics.jsonl, summary.json and the weight
   assert.equal(bin.length, manifest.params * 4);
   assert.equal(manifest.layout[0].name.length > 0, true);
 });
+
+test('a run killed with SIGKILL resumes from its last completed step to the same metrics and weights', async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'baffle-resume-'));
+  const cfg = join(dir, 'cfg.json');
+  writeFileSync(cfg, JSON.stringify({ hidden: [32], K: 30, clients: 4, maxSteps: 30, evalEvery: 5, testSubset: 200, seed: 9 }));
+  const straight = join(dir, 'straight');
+  assert.equal(baffle(['run', '--config', cfg, '--out', straight, '--quiet']).status, 0);
+
+  const killed = join(dir, 'killed');
+  const child = spawn(process.execPath, [BIN, 'run', '--config', cfg, '--out', killed, '--quiet'], { stdio: 'ignore' });
+  const manifest = join(killed, 'checkpoint', 'checkpoint.json');
+  const stepOf = () => (existsSync(manifest) ? JSON.parse(readFileSync(manifest, 'utf8')).step : 0);
+  const deadline = Date.now() + 60_000;
+  while (stepOf() < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const at = stepOf();
+  assert.ok(at >= 7 && at < 30, `killed after step ${at}, mid-run`);
+  assert.equal(existsSync(join(killed, 'summary.json')), false);
+
+  const r = baffle(['run', '--resume', killed, '--set', 'workers=1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`resuming after step ${at}`));
+  const metrics = (d: string) =>
+    readFileSync(join(d, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const { wallMs: _w, ...rest } = JSON.parse(l);
+        return rest;
+      });
+  assert.deepEqual(metrics(killed), metrics(straight));
+  assert.deepEqual(readFileSync(join(killed, 'weights.bin')), readFileSync(join(straight, 'weights.bin')));
+
+  const refused = baffle(['run', '--resume', killed, '--set', 'K=5']);
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /only workers may be changed, not K/);
+});

@@ -1,6 +1,7 @@
 // Faults and bad input: honest join processes killed at random moments, a hostile client that sends every
 // kind of bad frame, and the server killed with SIGKILL once and resumed. The run must finish with every
 // round counted once, and the model must be exactly the one the honest results give (replayed in-process).
+import { CursorStream } from '../src/fl/clientData.ts';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -164,7 +165,7 @@ async function replay(rounds: Record<string, any>[]) {
   const dataset = loadDataset('mnist-10k');
   const model = buildModel(modelConfigOf(config, dataset));
   const n = model.layout.size;
-  const streams = clientShards(config, dataset.train.y, dataset.classes).map((s, c) => clientStream(config, s, c));
+  const streams = clientShards(config, dataset.train.y, dataset.classes).map((s, c) => new CursorStream(() => clientStream(config, s, c)));
   const plan = planFederation(config, dataset.train.count);
   const pool = new SimPool(model.config, dataset, n, 2);
   try {

@@ -1,5 +1,6 @@
 // The `baffle` command line.
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatConfigHelp, formatServerConfigHelp, loadConfigFile, overridesToLayer, resolveConfig } from './config.ts';
 import { runSimulation } from './run.ts';
@@ -16,6 +17,8 @@ Usage:
   baffle run [--config FILE] [--set key=value]... [--out DIR] [--quiet]
       Simulate a federation of clients that train a model with forward passes only (BAFFLE).
       With no options: MLP on mnist-10k, 10 IID clients, FedSGD, K=100, 20 epochs.
+  baffle run --resume DIR [--set workers=N] [--quiet]
+      Continue a stopped or killed run from its last completed step (DIR/checkpoint).
 ${SERVE_USAGE}${JOIN_USAGE}${TOKENS_USAGE}${SUITE_USAGE}${REPORT_USAGE}${MEMORY_USAGE}  baffle keys        List every configuration key with its meaning and default.
   baffle help        This text.
 
@@ -24,6 +27,7 @@ Options of run:
   --set key=value    Override one key (repeatable); value is JSON when it parses, else a string.
   --out DIR          Run directory (default: runs/<timestamp>-<dataset>-<model>).
   --quiet            No progress bar and no per-epoch lines.
+  --resume DIR       Continue the run in DIR with its own config.json (only \`workers\` may be changed).
 `;
 
 function timestamp(): string {
@@ -83,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
       set: { type: 'string', multiple: true },
       out: { type: 'string' },
       quiet: { type: 'boolean' },
+      resume: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -90,6 +95,18 @@ export async function main(argv: string[]): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.resume !== undefined) {
+    const outDir = resolve(values.resume);
+    const configPath = join(outDir, 'config.json');
+    if (!existsSync(configPath)) throw new ConfigError(`--resume ${values.resume}: no config.json there (not a run directory)`);
+    if (values.config || values.out) throw new ConfigError('--resume takes the configuration and directory of the run: drop --config and --out');
+    const overrides = overridesToLayer(values.set ?? []);
+    const changed = Object.keys(overrides).filter((k) => k !== 'workers');
+    if (changed.length > 0) throw new ConfigError(`--resume: only workers may be changed, not ${changed.join(', ')}`);
+    const config = resolveConfig([loadConfigFile(configPath), overrides], [configPath, '--set']);
+    await runSimulation({ config, outDir, quiet: values.quiet ?? false, resume: true });
     return 0;
   }
   const layers: Record<string, unknown>[] = [];

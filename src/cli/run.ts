@@ -4,12 +4,15 @@ import cliProgress from 'cli-progress';
 import { loadDataset } from '../data/index.ts';
 import { simulate, type MetricsRecord } from '../fl/simulation.ts';
 import { resolveWorkers, type RunConfig } from './config.ts';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeJson, writeJsonLines, writeWeights } from './files.ts';
 import * as fmt from './format.ts';
 
 export interface RunOptions {
   config: RunConfig;
   outDir: string;
+  /** Continue from the checkpoint in outDir/checkpoint (written after every step). */
+  resume?: boolean;
   /** No progress bar and no per-epoch lines (tests). */
   quiet?: boolean;
   log?: (line: string) => void;
@@ -34,7 +37,7 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
     `data: ${dataset.name}, ${dataset.train.count} train / ${dataset.test.count} test, ` +
       `${dataset.inputShape.join('×')}, ${dataset.classes} classes (${fmt.seconds(performance.now() - t0)})`,
   );
-  writeJson(join(outDir, 'config.json'), { ...config, workers });
+  if (!opts.resume) writeJson(join(outDir, 'config.json'), { ...config, workers });
 
   const metrics: MetricsRecord[] = [];
   const progress = opts.quiet ? null : new Progress();
@@ -42,6 +45,11 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
   const result = await simulate(config, dataset, workers, {
     onStart: (info) => {
       params = info.params;
+      if (info.resumedAt > 0) {
+        // Keep the evaluations of the steps the checkpoint covers; later ones (after it) are redone.
+        metrics.push(...readMetrics(join(outDir, 'metrics.jsonl')).filter((m) => m.step <= info.resumedAt));
+        say(`resuming after step ${info.resumedAt} of ${info.totalSteps} from ${join(outDir, 'checkpoint')}`);
+      } else if (opts.resume) say(`no checkpoint in ${join(outDir, 'checkpoint')}: starting from step 0`);
       say(
         `model: ${config.model} (${info.params.toLocaleString('en-US')} parameters), ${config.clients} clients ` +
           `(${config.partition}, shard sizes ${Math.min(...info.shardSizes)}–${Math.max(...info.shardSizes)}), ` +
@@ -49,7 +57,7 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
           `${info.totalSteps} steps (${info.stepsPerEpoch}/epoch), ${info.workers} workers`,
       );
       say(`output: ${outDir}`);
-      progress?.start(info.totalSteps);
+      progress?.start(info.totalSteps, info.resumedAt);
     },
     onStep: (s) => progress?.update(s.step, s.epoch, s.trainLoss),
     onEvaluation: (m) => {
@@ -63,7 +71,7 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
       if (progress) progress.log(line, say, m.step);
       else say(line);
     },
-  });
+  }, { dir: join(outDir, 'checkpoint'), resume: opts.resume ?? false });
   progress?.stop();
 
   const last = result.metrics[result.metrics.length - 1];
@@ -94,8 +102,11 @@ class Progress {
   private lastPlain = 0;
   private readonly started = performance.now();
 
-  start(total: number): void {
+  private first = 0;
+
+  start(total: number, done: number): void {
     this.total = total;
+    this.first = done;
     if (process.stderr.isTTY) {
       this.bar = new cliProgress.MultiBar(
         {
@@ -107,7 +118,7 @@ class Progress {
         },
         cliProgress.Presets.shades_classic,
       );
-      this.row = this.bar.create(total, 0, { epoch: 1, loss: '—' });
+      this.row = this.bar.create(total, done, { epoch: 1, loss: '—' });
     }
     this.lastPlain = performance.now();
   }
@@ -120,7 +131,7 @@ class Progress {
     const now = performance.now();
     if (now - this.lastPlain >= 30_000 && step < this.total) {
       this.lastPlain = now;
-      const rate = (now - this.started) / step;
+      const rate = (now - this.started) / Math.max(1, step - this.first);
       process.stderr.write(
         `step ${step}/${this.total} (epoch ${epoch}), ${fmt.seconds(rate)} per step, about ${fmt.seconds(rate * (this.total - step))} left\n`,
       );
@@ -139,4 +150,12 @@ class Progress {
     this.bar = null;
     this.row = null;
   }
+}
+
+function readMetrics(path: string): MetricsRecord[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as MetricsRecord);
 }

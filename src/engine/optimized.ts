@@ -45,6 +45,15 @@ export interface OptimizedGraph {
   feeds: WeightFeed[];
   /** Custom-domain ops in the graph (e.g. com.microsoft.nchwc:Conv ×3), for reports. */
   contribOps: Record<string, number>;
+  /** NCHWc channel block size of this CPU (16 with AVX-512, 8 with AVX2), 0 if the graph has no blocked conv. */
+  block: number;
+  /** GroupNorm + activation chains moved into the blocked layout (reorder pairs removed). */
+  foldedReorders: number;
+}
+
+export interface OptimizeOptions {
+  /** Run GroupNorm + activation in the blocked layout where a group is whole blocks (default true). */
+  foldReorders?: boolean;
 }
 
 /** Thrown when the optimised graph cannot be used: the reason for the fallback. */
@@ -120,7 +129,8 @@ async function optimiseToProto(bytes: Uint8Array, options: ort.InferenceSession.
  */
 export async function optimizeWithWeightInputs(
   model: BuiltModel,
-  options: ort.InferenceSession.SessionOptions,
+  sessionOptions: ort.InferenceSession.SessionOptions,
+  options: OptimizeOptions = {},
 ): Promise<OptimizedGraph> {
   const n = model.layout.size;
   const bakes = bakesFor(n);
@@ -132,7 +142,7 @@ export async function optimizeWithWeightInputs(
     for (const [b, bake] of bakes.entries()) {
       const values = new Float32Array(n);
       for (let i = 0; i < n; i++) values[i] = ((i >>> bake.shift) & bake.mask) + OFFSET;
-      protos.push(await optimiseToProto(bakeWeights(model, values), options, dir, `bake${b}`));
+      protos.push(await optimiseToProto(bakeWeights(model, values), sessionOptions, dir, `bake${b}`));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -192,6 +202,8 @@ export async function optimizeWithWeightInputs(
   for (let i = 0; i < n; i++) if (!seen[i]) throw new OptimizeError(`weight ${i} does not reach the optimised graph`);
 
   graph.initializer = kept;
+  const block = nchwcBlockSize(graph, feeds);
+  const folded = block > 0 && options.foldReorders !== false ? foldReorders(graph, block) : 0;
   for (const f of feeds) {
     graph.input!.push({ name: f.name, type: { tensorType: { elemType: FLOAT, shape: { dim: f.dims.map((d) => ({ dimValue: d })) } } } });
   }
@@ -202,7 +214,7 @@ export async function optimizeWithWeightInputs(
       contribOps[key] = (contribOps[key] ?? 0) + 1;
     }
   }
-  return { bytes: onnx.ModelProto.encode(proto).finish(), feeds, contribOps };
+  return { bytes: onnx.ModelProto.encode(proto).finish(), feeds, contribOps, block, foldedReorders: folded };
 }
 
 function makeFeed(name: string, dims: number[], map: Int32Array, padding: number): WeightFeed {
@@ -234,4 +246,131 @@ export function gatherInto(buffer: Float32Array, weights: Float32Array, src: Int
   } else {
     for (let i = 0; i < m; i++) buffer[dst[i]!] = weights[src[i]!]!;
   }
+}
+
+// ---- GroupNorm in the blocked layout ---------------------------------------------------------------------
+//
+// onnxruntime runs Conv in the blocked NCHWc layout but not InstanceNormalization, so around every
+// GroupNorm (Reshape [0, G, -1] → InstanceNormalization → Reshape) + activation it inserts ReorderOutput
+// (blocked → NCHW) before and ReorderInput (NCHW → blocked) after. When a group is made of whole channel
+// blocks ((C/G) % block == 0), the group's elements are one contiguous run in the blocked tensor too, in
+// another order; mean and variance are order-free (up to rounding) and the activation is element-wise, so
+// the chain can run on the blocked tensor as is. foldReorders rewires it so and drops the reorders.
+
+type INode = onnxProto.onnx.INodeProto;
+type IGraph = onnxProto.onnx.IGraphProto;
+const NCHWC = 'com.microsoft.nchwc';
+/** Shape-preserving element-wise ops an activation may be made of (with scalar constants). */
+const ELEMENTWISE = new Set(['HardSigmoid', 'Mul', 'Add', 'Sub', 'Div', 'Relu', 'Sigmoid', 'Tanh', 'Selu', 'Elu', 'Erf', 'Gelu', 'LeakyRelu', 'Clip']);
+
+function intAttr(node: INode, name: string): number | null {
+  const a = node.attribute?.find((x) => x.name === name);
+  if (!a || a.i === undefined || a.i === null) return null;
+  return Number(a.i);
+}
+
+/**
+ * The channel block size from a reordered conv weight: in OIHWBiBo element j < block is output channel j of
+ * input channel 0, so map[j] − map[0] = j·I·kH·kW up to the block size.
+ */
+function nchwcBlockSize(graph: IGraph, feeds: WeightFeed[]): number {
+  const weightInputs = new Set((graph.node ?? []).filter((n) => n.domain === NCHWC && n.opType === 'Conv').map((n) => n.input?.[1] ?? ''));
+  for (const f of feeds) {
+    if (f.kind !== 'gather' || f.dst !== null || !weightInputs.has(f.name) || f.dims.length !== 4) continue;
+    const [O, I, kh, kw] = f.dims as [number, number, number, number];
+    if (O < 8 || I < 8) continue;
+    const stride = I * kh * kw;
+    let b = 1;
+    while (b < O && f.src[b] === f.src[0]! + b * stride) b++;
+    if (b === 8 || b === 16) return b;
+  }
+  return 0;
+}
+
+function foldReorders(graph: IGraph, block: number): number {
+  const nodes = graph.node ?? [];
+  const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const consumers = (tensor: string) => nodes.filter((n) => n.input?.includes(tensor));
+  const outputs = new Set((graph.output ?? []).map((o) => o.name ?? ''));
+  const int64s = (name: string): number[] | null => {
+    const t = inits.get(name);
+    if (!t || t.dataType !== onnx.TensorProto.DataType.INT64) return null;
+    if (t.rawData?.length) {
+      const copy = new Uint8Array(t.rawData);
+      return Array.from(new BigInt64Array(copy.buffer, 0, copy.byteLength / 8), Number);
+    }
+    return (t.int64Data ?? []).map(Number);
+  };
+  const isScalarConst = (name: string) => {
+    const t = inits.get(name);
+    return !!t && (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1) === 1;
+  };
+  const remove = new Set<INode>();
+  const added: { before: INode; node: INode }[] = [];
+  let folded = 0;
+  for (const ro of nodes) {
+    if (ro.domain !== NCHWC || ro.opType !== 'ReorderOutput' || intAttr(ro, 'channels_last')) continue;
+    const channels = intAttr(ro, 'channels');
+    const blocked = ro.input?.[0];
+    const plain = ro.output?.[0];
+    if (!channels || !blocked || !plain || channels % block !== 0 || outputs.has(plain)) continue;
+    const c1 = consumers(plain);
+    if (c1.length !== 1 || c1[0]!.opType !== 'Reshape') continue;
+    const r1 = c1[0]!;
+    const s1 = int64s(r1.input?.[1] ?? '');
+    if (!s1 || s1.length !== 3 || s1[0] !== 0 || s1[2] !== -1 || !(s1[1]! > 0) || (channels / s1[1]!) % block !== 0) continue;
+    const c2 = consumers(r1.output![0]!);
+    if (c2.length !== 1 || c2[0]!.opType !== 'InstanceNormalization') continue;
+    const inorm = c2[0]!;
+    const c3 = consumers(inorm.output![0]!);
+    if (c3.length !== 1 || c3[0]!.opType !== 'Reshape') continue;
+    const r2 = c3[0]!;
+    const s2 = int64s(r2.input?.[1] ?? '');
+    if (!s2 || s2.length !== 4 || (s2[1] !== channels && s2[1] !== 0)) continue;
+    // Grow the element-wise activation region from the normalised tensor.
+    const region = new Set<INode>();
+    const tensors = new Set<string>([r2.output![0]!]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const n of nodes) {
+        if (region.has(n) || n.domain || !ELEMENTWISE.has(n.opType ?? '') || (n.output?.length ?? 0) !== 1) continue;
+        const ins = n.input ?? [];
+        if (!ins.some((i) => tensors.has(i)) || !ins.every((i) => tensors.has(i) || isScalarConst(i))) continue;
+        region.add(n);
+        tensors.add(n.output![0]!);
+        grew = true;
+      }
+    }
+    // The region's ends: tensors read outside it. Exactly one, and not a graph output.
+    const ends = [...tensors].filter((t) => outputs.has(t) || nodes.some((n) => !region.has(n) && n !== r2 && n.input?.includes(t)));
+    if (ends.length !== 1 || outputs.has(ends[0]!)) continue;
+    const end = ends[0]!;
+    // Rewire: the first Reshape reads the blocked tensor; ReorderInputs after the end are dropped, any other
+    // reader of the end gets a ReorderOutput of its own.
+    r1.input![0] = blocked;
+    remove.add(ro);
+    const readers = nodes.filter((n) => !region.has(n) && n !== r2 && n.input?.includes(end));
+    const plainReaders = readers.filter((n) => !(n.domain === NCHWC && n.opType === 'ReorderInput' && !intAttr(n, 'channels_last')));
+    for (const ri of readers) {
+      if (plainReaders.includes(ri)) continue;
+      const out = ri.output![0]!;
+      for (const n of nodes) n.input = (n.input ?? []).map((i) => (i === out ? end : i));
+      remove.add(ri);
+    }
+    if (plainReaders.length > 0) {
+      const reordered = `${end}_nchw`;
+      const first = nodes.find((n) => plainReaders.includes(n))!;
+      added.push({ before: first, node: { ...ro, name: `${ro.name ?? 'reorder'}_moved`, input: [end], output: [reordered] } });
+      for (const n of plainReaders) n.input = (n.input ?? []).map((i) => (i === end ? reordered : i));
+    }
+    folded++;
+  }
+  if (folded === 0) return 0;
+  const out: INode[] = [];
+  for (const n of nodes) {
+    for (const a of added) if (a.before === n) out.push(a.node);
+    if (!remove.has(n)) out.push(n);
+  }
+  graph.node = out;
+  return folded;
 }

@@ -23,8 +23,8 @@ export interface OrtOptions {
   threads?: number;
   /** Which graph to run (default: BAFFLE_ORT_GRAPH, else 'auto'). */
   graph?: OrtGraph;
-  /** Skip the probe comparison of the optimised graph against the plain one (tests of the fallback only). */
-  skipProbe?: boolean;
+  /** Builds the optimised graph (default optimizeWithWeightInputs; replaced in tests of the fallback). */
+  optimizer?: typeof optimizeWithWeightInputs;
 }
 
 const GRAPHS: readonly OrtGraph[] = ['auto', 'optimized', 'plain'];
@@ -91,7 +91,7 @@ export class OrtSession implements ForwardSession {
     let optimized: OptimizedGraph;
     let session: ort.InferenceSession;
     try {
-      optimized = await optimizeWithWeightInputs(model, base);
+      optimized = await (options.optimizer ?? optimizeWithWeightInputs)(model, base);
       session = await ort.InferenceSession.create(optimized.bytes, { ...base, graphOptimizationLevel: 'disabled' });
     } catch (e) {
       const reason = e instanceof OptimizeError ? e.message : `onnxruntime: ${(e as Error).message}`;
@@ -102,7 +102,7 @@ export class OrtSession implements ForwardSession {
       return plainSession(reason);
     }
     const fast = new OrtSession(session, model.layout, model.config.inputShape, optimized.feeds, 'optimized', null, optimized.contribOps);
-    const mismatch = options.skipProbe ? null : await probe(model, fast, plainSession(null));
+    const mismatch = await probe(model, fast, plainSession(null));
     if (mismatch === null) {
       await plain.release();
       return fast;

@@ -34,6 +34,27 @@ export class ClientStream {
   }
 }
 
+export /** Minibatch j of a client's stream, for any j: replays the stream when asked for an earlier position. */
+class CursorStream {
+  private stream: ClientStream;
+  private drawn = 0;
+  constructor(private readonly make: () => ClientStream) {
+    this.stream = make();
+  }
+  batch(cursor: number, batchSize: number): Int32Array {
+    if (cursor < this.drawn) {
+      this.stream = this.make();
+      this.drawn = 0;
+    }
+    while (this.drawn < cursor) {
+      this.stream.next(batchSize);
+      this.drawn++;
+    }
+    this.drawn++;
+    return this.stream.next(batchSize);
+  }
+}
+
 /** `m` distinct clients out of `clients`, in ascending order. */
 export function sampleClients(clients: number, m: number, rng: Rng): number[] {
   if (m >= clients) return Array.from({ length: clients }, (_, i) => i);

@@ -1,6 +1,6 @@
 // The in-process transport: clients are simulated by the worker pool; each client's data stream lives here.
 import { scalarsFromLosses } from '../zo/scheme.ts';
-import type { ClientStream } from './clientData.ts';
+import type { CursorStream } from './clientData.ts';
 import type { SimPool } from './simPool.ts';
 import type { LossesResult } from './simTasks.ts';
 import type {
@@ -12,18 +12,28 @@ import type {
 } from './transport.ts';
 
 export class InProcessTransport implements ClientTransport {
+  /** Minibatches each client has drawn so far (checkpointed, so a resumed run draws the same batches). */
+  readonly cursors: number[];
+
   constructor(
     private readonly pool: SimPool,
-    private readonly streams: ClientStream[],
+    private readonly streams: CursorStream[],
     readonly batchSize: number,
-  ) {}
+    cursors?: number[],
+  ) {
+    this.cursors = cursors ? cursors.slice() : streams.map(() => 0);
+  }
+
+  private nextBatch(clientId: number): Int32Array {
+    return this.streams[clientId].batch(this.cursors[clientId]++, this.batchSize);
+  }
 
   async estimate(requests: EstimateRequest[], weights: Float32Array): Promise<EstimateReply[]> {
     if (weights !== this.pool.weights) this.pool.weights.set(weights);
     // Split each client's K directions into chunks so that every worker has work even with few clients.
     const chunks = (K: number) => Math.max(1, Math.min(K, Math.ceil((2 * this.pool.workers) / requests.length)));
     const replies = requests.map(async (r): Promise<EstimateReply> => {
-      const indices = this.streams[r.clientId].next(this.batchSize);
+      const indices = this.nextBatch(r.clientId);
       const c = chunks(r.K);
       const parts: Promise<LossesResult>[] = [];
       for (let i = 0; i < c; i++) {
@@ -69,7 +79,7 @@ export class InProcessTransport implements ClientTransport {
     if (weights !== this.pool.weights) this.pool.weights.set(weights);
     return Promise.all(
       requests.map(async (r): Promise<LocalTrainReply> => {
-        const batches = r.seeds.map(() => this.streams[r.clientId].next(this.batchSize));
+        const batches = r.seeds.map(() => this.nextBatch(r.clientId));
         const out = await this.pool.localTrain({
           batches,
           seeds: r.seeds,

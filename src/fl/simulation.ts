@@ -6,7 +6,9 @@ import { buildModel } from '../model/index.ts';
 import type { BuiltModel, ModelConfig } from '../model/types.ts';
 import { mixSeed } from '../rng/directions.ts';
 import { UniformRng as Rng } from '../rng/uniform.ts';
-import { ClientStream } from './clientData.ts';
+import { ClientStream, CursorStream } from './clientData.ts';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { isDeepStrictEqual } from 'node:util';
 import { Ema } from './ema.ts';
 import {
   freshProgress,
@@ -26,7 +28,7 @@ import type { ClientTransport } from './transport.ts';
 export type { MetricsRecord, StepInfo } from './federation.ts';
 
 export interface SimulationEvents extends FederationEvents {
-  onStart?(info: { totalSteps: number; stepsPerEpoch: number; params: number; workers: number; shardSizes: number[] }): void;
+  onStart?(info: { resumedAt: number; totalSteps: number; stepsPerEpoch: number; params: number; workers: number; shardSizes: number[] }): void;
 }
 
 export interface SimulationResult {
@@ -114,11 +116,19 @@ export function makeStrategy(
   return new FedSgd(transport, reconstruct, estimatorSettings(config), optimizer);
 }
 
+export interface CheckpointOptions {
+  /** Save a checkpoint here after every completed step (atomic; see fl/checkpoint.ts). */
+  dir: string;
+  /** Continue from the checkpoint in `dir` if there is one. */
+  resume: boolean;
+}
+
 export async function simulate(
   config: RunConfig,
   dataset: Dataset,
   workers: number,
   events: SimulationEvents = {},
+  checkpoint: CheckpointOptions | null = null,
 ): Promise<SimulationResult> {
   const model = buildModel(modelConfigOf(config, dataset));
   const n = model.layout.size;
@@ -134,16 +144,37 @@ export async function simulate(
     const weights = pool.weights;
     weights.set(model.initWeights(config.seed));
     const ema = config.ema ? new Ema(weights, config.emaDecay) : null;
-    const transport = new InProcessTransport(pool, streams, config.batchSize);
-    const strategy = backprop?.strategy ?? makeStrategy(config, transport, (sets) => pool.reconstruct(sets), n);
+    const optimizer = serverOptimizer(config, n);
+    let progress = freshProgress(config);
+    let cursors: number[] | undefined;
+    if (checkpoint?.resume && hasCheckpoint(checkpoint.dir)) {
+      if (backprop) throw new Error('resuming a backprop baseline run (algorithm = bp) is not supported: start it again');
+      const ck = loadCheckpoint(checkpoint.dir);
+      if (!isDeepStrictEqual({ ...ck.config, workers: config.workers }, { ...config })) {
+        throw new Error(`the checkpoint in ${checkpoint.dir} was made with a different configuration`);
+      }
+      if (ck.weights.length !== n) throw new Error(`checkpoint holds ${ck.weights.length} weights, the model has ${n}`);
+      weights.set(ck.weights);
+      if (ck.optimizer) optimizer.loadState(ck.optimizer);
+      if (ema && ck.ema) ema.loadState(ck.ema);
+      progress = ck.progress;
+      cursors = ck.extra.cursors as number[] | undefined;
+    }
+    const cursorStreams = shards.map((shard, c) => new CursorStream(() => clientStream(config, shard, c)));
+    const transport = new InProcessTransport(pool, cursorStreams, config.batchSize, cursors);
+    const strategy = backprop?.strategy ?? makeStrategy(config, transport, (sets) => pool.reconstruct(sets), n, optimizer);
+    const runId = `${config.seed}`;
+    const wallBase = progress.wallOffsetMs;
+    const sessionStart = performance.now();
     events.onStart?.({
+      resumedAt: progress.step,
       totalSteps: plan.totalSteps,
       stepsPerEpoch: plan.stepsPerEpoch,
       params: n,
       workers: pool.workers,
       shardSizes: shards.map((s) => s.length),
     });
-    const progress = await runFederation(
+    progress = await runFederation(
       {
         config,
         plan,
@@ -154,8 +185,24 @@ export async function simulate(
           pool.evalWeights.set(w);
           return pool.evaluate(testCount);
         },
+        afterStep: checkpoint
+          ? (p) =>
+              saveCheckpoint(
+                checkpoint.dir,
+                {
+                  runId,
+                  config,
+                  progress: p,
+                  weights,
+                  optimizer: backprop ? null : optimizer.state(),
+                  ema: ema?.state() ?? null,
+                  extra: { cursors: transport.cursors },
+                },
+                wallBase + (performance.now() - sessionStart),
+              )
+          : undefined,
       },
-      freshProgress(config),
+      progress,
       events,
     );
     return {

@@ -6,7 +6,7 @@ import type { RunConfig } from '../cli/config.ts';
 import { loadDataset } from '../data/index.ts';
 import { OrtSession } from '../engine/ort.ts';
 import type { Batch } from '../engine/types.ts';
-import type { ClientStream } from '../fl/clientData.ts';
+import { CursorStream } from '../fl/clientData.ts';
 import { localTrain } from '../fl/localTrain.ts';
 import { clientShards, clientStream, modelConfigOf } from '../fl/simulation.ts';
 import { buildModel } from '../model/index.ts';
@@ -52,27 +52,6 @@ export interface JoinResult {
 
 // ---------------------------------------------------------------------------------------------------
 // The shared engine: data, model, one ORT session, and a queue that runs one task at a time.
-
-/** Minibatch j of a client's stream, for any j: replays the stream when asked for an earlier position. */
-class CursorStream {
-  private stream: ClientStream;
-  private drawn = 0;
-  constructor(private readonly make: () => ClientStream) {
-    this.stream = make();
-  }
-  batch(cursor: number, batchSize: number): Int32Array {
-    if (cursor < this.drawn) {
-      this.stream = this.make();
-      this.drawn = 0;
-    }
-    while (this.drawn < cursor) {
-      this.stream.next(batchSize);
-      this.drawn++;
-    }
-    this.drawn++;
-    return this.stream.next(batchSize);
-  }
-}
 
 interface Prepared {
   runId: string;

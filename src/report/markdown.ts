@@ -31,9 +31,22 @@ export interface MarkdownContext {
 
 const link = (ctx: MarkdownContext, path: string) => relative(ctx.mdDir, path).split('\\').join('/') || '.';
 
+/** Whether key `k` means anything for this run (e.g. K does not for backprop, localLr not for FedSGD). */
+export function relevant(run: RunData, k: keyof RunConfig): boolean {
+  const c = run.config;
+  if (isBp(run) && ['K', 'sigma', 'scheme', 'seedPolicy', 'clip'].includes(k)) return false;
+  if (c.fedopt === 'fedsgd' && ['localSteps', 'localLr', 'localOptimizer'].includes(k)) return false;
+  if (c.partition !== 'dirichlet' && k === 'alpha') return false;
+  if (c.partition !== 'shards' && k === 'shardsPerClient') return false;
+  if (c.model !== 'wrn' && (k === 'depth' || k === 'width')) return false;
+  if (c.model !== 'mlp' && k === 'hidden') return false;
+  if (!c.ema && (k === 'emaDecay' || k === 'emaEvery')) return false;
+  return true;
+}
+
 /** Settings that set a run apart from the rest of its suite (the suite's independent variables). */
 function settings(run: RunData, varying: readonly (keyof RunConfig)[]): string {
-  const shown = varying.filter((k) => k !== 'algorithm' && !(isBp(run) && ['K', 'sigma', 'scheme', 'seedPolicy', 'clip'].includes(k)));
+  const shown = varying.filter((k) => k !== 'algorithm' && relevant(run, k));
   return shown.map((k) => `${k}=${showValue(run.config[k])}`).join(', ') || '—';
 }
 
@@ -105,7 +118,7 @@ export function suiteReading(suite: SuiteData): string[] {
       `The best of them is ${gapPoints(best.n.finalAccuracy, best.bp)} points behind its backprop baseline ` +
         `(${best.m.run.id}: ${pct(best.bp)} at the same step), having run ${count(best.n.forwardPerClientRound)} forward passes per ` +
         `client per round against one forward and one backward pass, and uploaded ${bytes(best.n.uplinkPerClientRound)} per client per ` +
-        `round against ${bytes(bpN.uplinkPerClientRound)} (${ratio >= 1 ? `${ratio.toFixed(0)}× less` : `${(1 / ratio).toFixed(1)}× more`}).`,
+        `round against ${bytes(bpN.uplinkPerClientRound)} (${ratio > 1.1 ? `${ratio.toFixed(0)}× less` : ratio < 0.9 ? `${(1 / ratio).toFixed(1)}× more` : 'about the same'}).`,
     );
     out.push(
       `Wall time of the whole simulated federation: ${duration(best.n.wallSeconds)} for ${best.r.id} against ` +

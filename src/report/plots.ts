@@ -34,7 +34,7 @@ const CONFIG = {
 };
 
 /** Dashed lines for backprop, solid for BAFFLE. */
-const DASH = { field: 'algorithm', type: 'nominal', title: 'algorithm', scale: { domain: ['BAFFLE', 'backprop'], range: [[1, 0], [7, 4]] } };
+const DASH = { field: 'algorithm', type: 'nominal', legend: null, scale: { domain: ['BAFFLE', 'backprop'], range: [[1, 0], [7, 4]] } };
 
 function chart(title: string, subtitle: string | undefined, body: Spec): Spec {
   return {
@@ -251,26 +251,28 @@ export function bytesPerRound(suite: SuiteData): Plot | null {
   const rows = runs.flatMap((r) => {
     const n = numbers(r)!;
     return [
-      { run: r.id, direction: 'uplink (client → server)', bytes: n.uplinkPerClientRound, algorithm: algorithmName(r) },
-      { run: r.id, direction: 'downlink (server → client)', bytes: n.downlinkPerClientRound, algorithm: algorithmName(r) },
+      { run: r.id, direction: 'uplink', bytes: n.uplinkPerClientRound, algorithm: algorithmName(r) },
+      { run: r.id, direction: 'downlink', bytes: n.downlinkPerClientRound, algorithm: algorithmName(r) },
     ];
   });
   const ids = runs.map((r) => r.id);
+  const max = Math.max(...rows.map((r) => r.bytes));
+  const floor = 10 ** Math.floor(Math.log10(Math.max(1, Math.min(...rows.map((r) => r.bytes)) / 3)));
   return {
     file: `${suite.name}-bytes.png`,
     title: 'Bytes per client per round',
-    spec: chart(`${suite.title}: bytes per client per round`, 'BAFFLE FedSGD uploads K floats; backprop and FedAvg upload n floats (log scale)', {
+    spec: chart(`${suite.title}: bytes per client per round`, 'uplink = client → server, downlink = server → client (the model, every FedSGD round); log scale', {
       data: { values: rows },
       width: 560,
       height: Math.max(140, ids.length * 40),
       encoding: {
         y: { field: 'run', type: 'nominal', title: null, sort: ids },
-        yOffset: { field: 'direction', type: 'nominal' },
-        x: { field: 'bytes', type: 'quantitative', title: 'bytes per client per round (log scale)', scale: { type: 'log' } },
-        color: { field: 'direction', type: 'nominal', title: null, scale: { range: ['#54a24b', '#b279a2'] } },
+        yOffset: { field: 'direction', type: 'nominal', sort: ['uplink', 'downlink'] },
+        x: { field: 'bytes', type: 'quantitative', title: 'bytes per client per round (log scale)', scale: { type: 'log', domain: [floor, max * 4] }, axis: { format: '~s' } },
+        color: { field: 'direction', type: 'nominal', title: null, sort: ['uplink', 'downlink'], scale: { range: ['#54a24b', '#b279a2'] } },
       },
       layer: [
-        { mark: { type: 'bar', height: { band: 0.42 } } },
+        { mark: { type: 'bar', height: { band: 0.42 } }, encoding: { x2: { datum: floor } } },
         {
           mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 },
           transform: [
