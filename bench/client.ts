@@ -3,6 +3,7 @@
 // workers — what the simulation does).
 import { WorkerPool } from '../src/engine/pool.ts';
 import type { ClientRunResult, ClientRunTask, ClientWorkerData } from './clientWorker.ts';
+import { scalarsFromLosses } from '../src/zo/scheme.ts';
 import { forwardCost } from './flops.ts';
 import { median, now, spread, type ZooEntry } from './lib.ts';
 
@@ -21,6 +22,13 @@ export interface ClientResult {
   /** Per pass, per worker: regenerate + perturb, and the engine run (ms, medians). */
   regenMsPerPass: number;
   forwardMsPerPass: number;
+  /** Of forwardMsPerPass: gather of the weights into the engine layout, and onnxruntime's run(). */
+  gatherMsPerPass: number;
+  runMsPerPass: number;
+  /** Reduce: losses of all workers → the K scalars a_k (concat + differences), ms per client step of K passes. */
+  reduceMsPerStep: number;
+  /** Engine graph used ('optimized' or 'plain'). */
+  graph: string;
   /** Share of the worker time spent in regenerate + perturb. */
   regenShare: number;
   /** Achieved GFLOP/s over the whole loop (2·MACs·batch·passes / wall), all workers together. */
@@ -71,6 +79,10 @@ export async function benchClient(entry: ZooEntry, opts: ClientBenchOptions): Pr
     const rate: number[] = [];
     const regen: number[] = [];
     const fwd: number[] = [];
+    const gat: number[] = [];
+    const run: number[] = [];
+    const red: number[] = [];
+    let graph = '';
     const cpuRate: number[] = [];
     const fwdCpu: number[] = [];
     const waits: number[] = [];
@@ -80,6 +92,21 @@ export async function benchClient(entry: ZooEntry, opts: ClientBenchOptions): Pr
       rate.push((passes / wallMs) * 1000);
       regen.push(parts.reduce((s, p) => s + p.regenMs, 0) / passes);
       fwd.push(parts.reduce((s, p) => s + p.forwardMs, 0) / passes);
+      gat.push(parts.reduce((s, p) => s + p.gatherMs, 0) / passes);
+      run.push(parts.reduce((s, p) => s + p.runMs, 0) / passes);
+      graph = parts[0]!.graph;
+      // reduce as the simulation does it: the workers' loss vectors → one vector → a_k = (L_k − L_0)/σ
+      const t0 = now();
+      for (let i = 0; i < 100; i++) {
+        const losses = new Float32Array(passes);
+        let o = 0;
+        for (const p of parts) {
+          losses.set(p.losses, o);
+          o += p.losses.length;
+        }
+        scalarsFromLosses(losses, { base: losses[0]! }, 1e-4);
+      }
+      red.push(((now() - t0) / 100) * (100 / passes));
       cpuRate.push(parts.reduce((s, p) => s + (p.passes / p.cpuMs) * 1000, 0));
       fwdCpu.push(parts.reduce((s, p) => s + p.forwardMs * Math.min(1, p.cpuMs / (p.regenMs + p.forwardMs)), 0) / passes);
       const cpu = parts.reduce((s, p) => s + p.cpuMs, 0);
@@ -102,6 +129,10 @@ export async function benchClient(entry: ZooEntry, opts: ClientBenchOptions): Pr
       spread: spread(rate),
       regenMsPerPass: regenMs,
       forwardMsPerPass: fwdMs,
+      gatherMsPerPass: median(gat),
+      runMsPerPass: median(run),
+      reduceMsPerStep: median(red),
+      graph,
       regenShare: regenMs / (regenMs + fwdMs),
       gflops: (passesPerSec * flopPerPass) / 1e9,
       forwardGflopsPerWorker: flopPerPass / fwdMs / 1e6,

@@ -25,20 +25,27 @@ export interface ClientRunResult {
   passes: number;
   /** Milliseconds in perturbInto (regenerate z_k and form W + σ z_k). */
   regenMs: number;
-  /** Milliseconds in session.loss (onnxruntime run, incl. the binding's per-call overhead). */
+  /** Milliseconds in session.loss (gather into the engine layout + onnxruntime run, incl. the binding's overhead). */
   forwardMs: number;
+  /** Of forwardMs: the gather of the flat weights into the engine layout (optimised graph), and run(). */
+  gatherMs: number;
+  runMs: number;
+  /** The engine's graph ('optimized' or 'plain'). */
+  graph: string;
   /** This thread's on-CPU and run-queue milliseconds over the task. */
   cpuMs: number;
   waitMs: number;
   /** Sum of the losses (keeps the work observable). */
   lossSum: number;
+  /** The losses themselves (what a client reduces to its K scalars). */
+  losses: Float32Array;
 }
 
 const data = workerData as ClientWorkerData & { workerIndex: number };
 const model = buildModel(data.config);
 const weights = model.initWeights(1);
 const scratch = new Float32Array(weights.length);
-const ready = OrtSession.create(model).then((s) => {
+const ready = OrtSession.create(model, { timing: true }).then((s) => {
   s.setBatch(syntheticBatch(data.config.inputShape, data.batch, data.config.classes));
   return s;
 });
@@ -48,12 +55,17 @@ serveTasks<ClientRunTask>(async (task) => {
   let regenMs = 0;
   let forwardMs = 0;
   let lossSum = 0;
+  const losses = new Float32Array(task.kEnd - task.kStart);
+  const g0 = session.timing.gatherMs;
+  const r0 = session.timing.runMs;
   const c0 = threadClock();
   for (let k = task.kStart; k < task.kEnd; k++) {
     const t0 = performance.now();
     perturbInto(scratch, weights, data.sigma, task.seed, k);
     const t1 = performance.now();
-    lossSum += await session.loss(scratch);
+    const l = await session.loss(scratch);
+    losses[k - task.kStart] = l;
+    lossSum += l;
     forwardMs += performance.now() - t1;
     regenMs += t1 - t0;
   }
@@ -62,9 +74,13 @@ serveTasks<ClientRunTask>(async (task) => {
     passes: task.kEnd - task.kStart,
     regenMs,
     forwardMs,
+    gatherMs: session.timing.gatherMs - g0,
+    runMs: session.timing.runMs - r0,
+    graph: session.graph,
     cpuMs: c.cpuNs / 1e6,
     waitMs: c.waitNs / 1e6,
     lossSum,
+    losses,
   };
-  return { result };
+  return { result, transfer: [losses.buffer as ArrayBuffer] };
 });

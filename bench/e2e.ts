@@ -2,6 +2,8 @@
 // default configuration (MLP). The time between consecutive onStep events is one step (client forward passes,
 // ĝ rebuild, clip, Adam); the first step (pool start-up, session creation, JIT) and the final evaluation are
 // excluded.
+import os from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { resolveConfig, type RunConfig } from '../src/cli/config.ts';
 import type { Dataset } from '../src/data/types.ts';
 import { simulate } from '../src/fl/simulation.ts';
@@ -96,4 +98,27 @@ export async function benchE2e(recipe: E2eRecipe, dataset: Dataset, workers: num
     cpuSecPerStep: median(dcpu),
     idleEstimateSecPerStep: median(dcpu) / usedWorkers,
   };
+}
+
+/**
+ * The paper's MNIST recipe on its own: `node --import tsx bench/e2e.ts [--steps 6] [--workers N] [--recipe id]`.
+ * Prints wall seconds per FedSGD step and the idle-machine estimate (process on-CPU seconds ÷ workers).
+ */
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const argv = process.argv.slice(2);
+  const value = (f: string) => {
+    const i = argv.indexOf(f);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const recipe = RECIPES.find((r) => r.id === (value('--recipe') ?? 'paper-lenet'));
+  if (!recipe) throw new Error(`unknown recipe (use ${RECIPES.map((r) => r.id).join(', ')})`);
+  const workers = Number(value('--workers') ?? os.availableParallelism());
+  const steps = Number(value('--steps') ?? 6);
+  const { loadDataset } = await import('../src/data/index.ts');
+  const r = await benchE2e(recipe, loadDataset('mnist-10k'), workers, steps);
+  console.log(`${recipe.label}: ${r.workers} workers, ${r.steps} steps timed (first step excluded)`);
+  console.log(`  wall clock:            ${r.secPerStep.toFixed(3)} s per FedSGD step (±${(100 * r.spread).toFixed(0)}%, load average ${os.loadavg()[0]!.toFixed(1)})`);
+  console.log(`  on-CPU:                ${r.cpuSecPerStep.toFixed(3)} CPU s per step (all threads)`);
+  console.log(`  idle-machine estimate: ${r.idleEstimateSecPerStep.toFixed(3)} s per FedSGD step (on-CPU ÷ ${r.workers} workers)`);
+  console.log(`  ${r.passesPerStep} forward passes and ${r.directionsPerStep} regenerated directions per step`);
 }

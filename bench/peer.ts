@@ -63,9 +63,13 @@ export interface PeerResult {
   torchVariants: (PeerContender & { variant: string; malloc: 'tuned' | 'default' })[];
   /** The fastest tuned PyTorch variant (on-CPU). */
   torchBest: string;
-  /** ours / best PyTorch, passes per on-CPU second; and per wall second. */
+  /** ours / best PyTorch, passes per on-CPU second (ratio of the medians); and per wall second. */
   ratio: number;
   ratioWall: number;
+  /** Median over rounds of (ours / best PyTorch) within the same round, and the range: robust to slow drifts of the machine. */
+  ratioPaired: number;
+  ratioPairedMin: number;
+  ratioPairedMax: number;
   rounds: number;
 }
 
@@ -306,6 +310,11 @@ export async function benchPeer(opts: PeerOptions = {}): Promise<PeerResult[]> {
           malloc: (i < TORCH_VARIANTS.length ? 'tuned' : 'default') as 'tuned' | 'default',
         }));
         const best = torchRates.filter((t) => t.malloc === 'tuned').reduce((a, b) => (b.passesPerCpuSec > a.passesPerCpuSec ? b : a));
+        const bestIndex = 2 + torchRates.indexOf(best);
+        const paired = contenders[0]!.samples.map((s, i) => {
+          const t = contenders[bestIndex]!.samples[i]!;
+          return s.passes / s.cpuMs / (t.passes / t.cpuMs);
+        });
         const cost = forwardCost(p.entry.config);
         const result: PeerResult = {
           model: p.entry.id,
@@ -321,11 +330,15 @@ export async function benchPeer(opts: PeerOptions = {}): Promise<PeerResult[]> {
           torchBest: best.variant,
           ratio: oursRate.passesPerCpuSec / best.passesPerCpuSec,
           ratioWall: oursRate.passesPerSec / best.passesPerSec,
+          ratioPaired: median(paired),
+          ratioPairedMin: Math.min(...paired),
+          ratioPairedMax: Math.max(...paired),
           rounds,
         };
         log(
           `  ${p.entry.label}: ours ${fmtNum(oursRate.passesPerCpuSec)} passes/CPU-s vs PyTorch (${best.variant}) ` +
-            `${fmtNum(best.passesPerCpuSec)}: ${result.ratio.toFixed(2)}× (wall: ${fmtNum(oursRate.passesPerSec)} vs ${fmtNum(best.passesPerSec)}, ${result.ratioWall.toFixed(2)}×)`,
+            `${fmtNum(best.passesPerCpuSec)}: ${result.ratio.toFixed(2)}× (paired rounds ${result.ratioPaired.toFixed(2)}×, ` +
+            `range ${result.ratioPairedMin.toFixed(2)}–${result.ratioPairedMax.toFixed(2)}; wall: ${fmtNum(oursRate.passesPerSec)} vs ${fmtNum(best.passesPerSec)}, ${result.ratioWall.toFixed(2)}×)`,
         );
         out.push(result);
       } finally {
@@ -342,7 +355,7 @@ export async function benchPeer(opts: PeerOptions = {}): Promise<PeerResult[]> {
 }
 
 /** The peer table (also used by bench/run.ts). */
-export function peerTable(results: readonly PeerResult[]): Table | null {
+export function peerTable(results: readonly PeerResult[], corePeakGflops?: number): Table | null {
   if (!results.length) return null;
   const rows: (string | number)[][] = [];
   for (const r of results) {
@@ -354,17 +367,20 @@ export function peerTable(results: readonly PeerResult[]): Table | null {
         c.passesPerCpuSec,
         c.passesPerSec,
         (r.mflopPerPass * c.passesPerCpuSec) / 1e3,
+        corePeakGflops ? `${((100 * r.mflopPerPass * c.passesPerCpuSec) / 1e3 / corePeakGflops).toFixed(0)}%` : '—',
         c.regenMs,
         c.perturbMs,
         c.forwardMs,
-        c === r.ours ? `**${r.ratio.toFixed(2)}×** (wall ${r.ratioWall.toFixed(2)}×)` : '',
+        c === r.ours
+          ? `**${r.ratio.toFixed(2)}×** (paired ${r.ratioPaired?.toFixed(2) ?? '—'}×, ${r.ratioPairedMin?.toFixed(2) ?? '?'}–${r.ratioPairedMax?.toFixed(2) ?? '?'}; wall ${r.ratioWall.toFixed(2)}×)`
+          : '',
       ]);
     }
   }
   const t = results[0]!.torch;
   return {
     title: `Side by side with PyTorch ${t.version}: BAFFLE client passes at batch ${results[0]!.batch}, one thread each, same run`,
-    head: ['model', 'implementation', 'passes/s on-CPU', 'passes/s wall', 'GFLOP/s on-CPU', 'regen ms', 'perturb ms', 'forward ms', 'ours / best PyTorch'],
+    head: ['model', 'implementation', 'passes/s on-CPU', 'passes/s wall', 'GFLOP/s on-CPU', '% of core peak', 'regen ms', 'perturb ms', 'forward ms', 'ours / best PyTorch'],
     rows,
     notes: [
       'One pass = regenerate z_k + perturb + forward (loss) with fresh weights. Ours: perturbInto (regeneration fused with W + σz) → OrtSession.loss; the optimised graph includes the gather into the NCHWc weight layout.',
@@ -372,7 +388,7 @@ export function peerTable(results: readonly PeerResult[]): Table | null {
       'Equality checked first on the same weights and batch: ' +
         results.map((r) => `${r.label} max |Δlogit| ${r.check.maxAbsLogitDiff.toExponential(1)}, Δloss ${Math.abs(r.check.oursLoss - r.check.torchLoss).toExponential(1)}`).join('; ') +
         '.',
-      `Rates are medians over ${results[0]!.rounds} interleaved rounds; "on-CPU" divides by the working thread's CPU time (robust to other jobs on the machine). Phase times are on-CPU ms per pass (for ours, regen includes the perturbation).`,
+      `Rates are medians over ${results[0]!.rounds} interleaved rounds; "on-CPU" divides by the working thread's CPU time (robust to other jobs on the machine; ours counts the whole Node process, PyTorch only its working thread). "paired": median and range over rounds of ours ÷ the best PyTorch variant in the same round. Phase times are on-CPU ms per pass (for ours, regen includes the perturbation).`,
     ],
   };
 }

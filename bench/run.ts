@@ -20,10 +20,12 @@ import { selfCheck } from './flops.ts';
 import { fmtNum, markdownTable, now, textTable, zooEntry, ZOO, type Table } from './lib.ts';
 import { benchOrtOptions, benchPeak, benchRunOverhead, VARIANTS, type PeakResult, type VariantResult } from './ort.ts';
 import { benchNchwc, type NchwcResult } from './nchwc.ts';
+import { benchPeer, peerTable, type PeerResult } from './peer.ts';
+import { benchScaling, renderScalingPng, scalingTable, type ScalingPoint } from './scaling.ts';
 import { benchRng, type RngBenchResult } from './rng.ts';
 import { benchServer, type ServerResult } from './server.ts';
 
-const SECTIONS = ['peak', 'rng', 'client', 'server', 'e2e', 'ort', 'nchwc'] as const;
+const SECTIONS = ['peak', 'rng', 'client', 'server', 'e2e', 'ort', 'nchwc', 'peer', 'scaling'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface SectionMeta {
@@ -50,16 +52,20 @@ interface Results {
   e2e?: E2eResult[];
   ort?: VariantResult[];
   nchwc?: NchwcResult[];
+  peer?: PeerResult[];
+  scaling?: ScalingPoint[];
 }
 
-function parseArgs(argv: string[]): { quick: boolean; only: Set<Section>; render: boolean } {
+function parseArgs(argv: string[]): { quick: boolean; only: Set<Section>; render: boolean; installTorch: boolean } {
   let quick = false;
   let render = false;
+  let installTorch = false;
   const only = new Set<Section>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
     else if (a === '--render') render = true;
+    else if (a === '--install-torch') installTorch = true;
     else if (a === '--only' || a.startsWith('--only=')) {
       const v = a === '--only' ? argv[++i] : a.slice('--only='.length);
       if (!v) throw new Error('--only needs a section name');
@@ -70,16 +76,19 @@ function parseArgs(argv: string[]): { quick: boolean; only: Set<Section>; render
         only.add(s as Section);
       }
     } else if (a === '--help' || a === '-h') {
-      console.log(`usage: npm run bench -- [--quick] [--only ${SECTIONS.join('|')}]... | --render (rebuild latest.md from latest.json)`);
+      console.log(
+        `usage: npm run bench -- [--quick] [--only ${SECTIONS.join('|')}]... [--install-torch] | --render (rebuild latest.md and scaling.png from latest.json)`,
+      );
       process.exit(0);
-    } else throw new Error(`unknown argument '${a}' (use --quick, --only <section>, --render)`);
+    } else throw new Error(`unknown argument '${a}' (use --quick, --only <section>, --install-torch, --render)`);
   }
-  return { quick, only, render };
+  return { quick, only, render, installTorch };
 }
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const JSON_PATH = `${RESULTS_DIR}latest.json`;
 const MD_PATH = `${RESULTS_DIR}latest.md`;
+const PNG_PATH = `${RESULTS_DIR}scaling.png`;
 
 /** CPU model, plus family and vector width from /proc/cpuinfo where the model name is vague ("AMD EPYC"). */
 function cpuName(): string {
@@ -117,11 +126,11 @@ function peakTable(r: Results): Table | null {
   const p = r.peak;
   return {
     title: 'Machine peak: single-threaded MatMul through onnxruntime-node',
-    head: ['kernel', 'ms/run', 'GFLOP/s (median)', 'GFLOP/s (best)', 'GFLOP/s (on-CPU time)'],
-    rows: [[`MatMul ${p.m}×${p.k}×${p.n} fp32`, p.msPerRun, p.gflops, p.bestGflops, p.cpuGflops]],
+    head: ['kernel', 'ms/run', 'GFLOP/s wall (median)', 'GFLOP/s wall (best)', 'GFLOP/s on-CPU (median)', 'GFLOP/s on-CPU (best): core peak'],
+    rows: [[`MatMul ${p.m}×${p.k}×${p.n} fp32`, p.msPerRun, p.gflops, p.bestGflops, p.cpuGflops, p.bestCpuGflops ?? '—']],
     notes: [
       `fixed cost of one session.run() (Identity on 1 float): ${fmtNum(p.runOverheadUs)} µs`,
-      '"achieved % of W×peak" (client table) divides by the median wall figure; "fwd % of core peak" by the on-CPU figure.',
+      '"achieved % of W×peak" (client table) divides by the median wall figure; every "% of core peak" by the best on-CPU figure (the core\'s peak; the median is dragged down by other jobs on the shared core).',
     ],
   };
 }
@@ -155,20 +164,23 @@ function rngTable(r: Results): Table | null {
 function clientTable(r: Results): Table | null {
   if (!r.client?.length) return null;
   const peak = r.peak?.gflops;
-  const cpuPeak = r.peak?.cpuGflops;
+  const cpuPeak = r.peak?.bestCpuGflops ?? r.peak?.cpuGflops;
   const rows = r.client.map((c) => [
     c.label,
     c.params,
     (2 * c.macsPerExample * c.batch) / 1e6,
     c.workers,
+    c.graph ?? '—',
     c.passesPerSec,
     `±${pct(c.spread)}`,
+    c.passesPerCpuSec,
     c.regenMsPerPass,
-    c.forwardMsPerPass,
+    c.gatherMsPerPass ?? NaN,
+    c.runMsPerPass ?? c.forwardMsPerPass,
+    c.reduceMsPerStep === undefined ? '—' : c.reduceMsPerStep * 1000,
     pct(c.regenShare),
     c.gflops,
     peak ? pct(c.gflops / (peak * c.workers)) : '—',
-    c.passesPerCpuSec,
     c.forwardGflopsOnCpu,
     cpuPeak ? pct(c.forwardGflopsOnCpu / cpuPeak) : '—',
     pct(c.waitShare),
@@ -180,25 +192,28 @@ function clientTable(r: Results): Table | null {
       'params',
       'MFLOP/pass',
       'workers',
-      'passes/s',
+      'graph',
+      'passes/s (wall)',
       'spread',
-      'regen ms/pass',
-      'forward ms/pass',
-      'regen share',
-      'achieved GFLOP/s',
-      'achieved % of W×peak',
       'passes/s on-CPU',
+      'regen+perturb ms',
+      'gather ms',
+      'run ms',
+      'reduce µs/step',
+      'regen share',
+      'achieved GFLOP/s (wall)',
+      'achieved % of W×peak',
       'fwd GFLOP/s/core on-CPU',
       'fwd % of core peak',
       'run-queue wait',
     ],
     rows,
     notes: [
-      'MFLOP/pass = 2 × MACs/example (FlopCounter over the zoo definition) × batch; passes/s are wall-clock medians over the repetitions.',
-      'regen = perturbInto (regenerate z_k, W + σz_k); forward = session.loss (onnxruntime run incl. binding overhead).',
+      'MFLOP/pass = 2 × MACs/example (FlopCounter over the zoo definition) × batch; passes/s are medians over the repetitions.',
+      'Per pass, per worker (wall ms): regen+perturb = perturbInto (z_k is regenerated and added in one fused pass, never stored); gather = flat weights → the engine layout (optimised graph); run = onnxruntime session.run incl. the binding. reduce = the workers\' losses → one vector → a_k = (L_k − L_0)/σ, per client step.',
       'achieved GFLOP/s = passes/s × MFLOP/pass (wall clock, whole loop incl. regeneration), as a share of workers × the MatMul peak (median).',
       '"passes/s on-CPU" divides by each worker thread\'s on-CPU time (/proc/thread-self/schedstat): the rate with an idle core per worker.',
-      '"fwd GFLOP/s/core on-CPU": the forward part alone per busy core, against the MatMul peak measured on on-CPU time.',
+      '"fwd GFLOP/s/core on-CPU": gather + run per busy core, against the MatMul peak measured on on-CPU time.',
       '"run-queue wait" is the share of runnable time the workers waited for a CPU: how much other jobs held the bench back.',
     ],
   };
@@ -298,29 +313,43 @@ function ortTable(r: Results): Table | null {
 }
 
 function nchwcTable(r: Results): Table | null {
-  if (!r.nchwc?.length) return null;
+  if (!r.nchwc?.length || r.nchwc[0]!.plainMs === undefined) return null;
   return {
-    title: "Experiment: onnxruntime's NCHWc graph with the weights fed as inputs (one client pass, on-CPU ms)",
-    head: ['model', 'weight tensors', 'project ms/pass', 'NCHWc-inputs ms/pass', 'of which gather', 'speed-up', 'max rel. Δloss', 'max rel. Δa_k'],
+    title: "Engine graphs: plain vs onnxruntime's optimised (NCHWc) graph with the weights fed as inputs (one client pass, on-CPU ms)",
+    head: ['model', 'plain ms/pass', 'optimised, no GN fold', 'optimised (default)', 'of which gather', 'speed-up', 'GN chains folded', 'max rel. Δloss', 'max rel. Δa_k', 'create ms plain / optimised', 'contrib ops'],
     rows: r.nchwc.map((x) => [
       x.label,
-      x.tensors,
-      x.projectMs,
-      x.nchwcMs,
+      x.plainMs,
+      x.noFoldMs,
+      x.optimizedMs,
       x.gatherMs,
       `${x.speedup.toFixed(2)}×`,
+      x.folded,
       x.maxRelLossDiff.toExponential(1),
       x.maxRelScalarDiff.toExponential(1),
+      `${fmtNum(x.createPlainMs)} / ${fmtNum(x.createOptimizedMs)}`,
+      x.ops || '—',
     ]),
     notes: [
-      'pass = perturbInto + forward at batch 32 on one core (process on-CPU time, median of interleaved rounds); NCHWc-inputs adds the gather into the blocked weight layout.',
-      'How: bench/nchwc.ts (index-valued initializers → onnxruntime-optimised graph → its weight tensors become inputs). Per machine (block size depends on the CPU), onnxruntime-node only.',
+      'pass = perturbInto + OrtSession.loss at batch 32 on one core (process on-CPU time, median of interleaved rounds); the optimised graph adds the gather into the blocked weight layout.',
+      'How: src/engine/optimized.ts (index-valued initializers → onnxruntime-optimised graph → its weight tensors become inputs; GroupNorm + activation moved into the blocked layout). Built per session (block size depends on the CPU), onnxruntime-node only.',
+      'Δ columns: the optimised graph against the plain one (float32 rounding; a_k = ΔL/σ amplifies it by 1/σ = 1e4).',
     ],
   };
 }
 
 function allTables(r: Results): Table[] {
-  return [peakTable(r), rngTable(r), clientTable(r), serverTable(r), e2eTable(r), ortTable(r), nchwcTable(r)].filter(
+  return [
+    peakTable(r),
+    rngTable(r),
+    clientTable(r),
+    serverTable(r),
+    e2eTable(r),
+    ortTable(r),
+    nchwcTable(r),
+    r.peer ? peerTable(r.peer, r.peak?.bestCpuGflops ?? r.peak?.cpuGflops) : null,
+    r.scaling ? scalingTable(r.scaling) : null,
+  ].filter(
     (t): t is Table => t !== null,
   );
 }
@@ -342,7 +371,13 @@ function markdown(r: Results): string {
     ...metaLines,
     '',
     ...allTables(r).flatMap((t) => [markdownTable(t), '']),
+    ...(r.scaling?.length ? ['![Seconds per FedSGD step vs K, clients, model size and workers](scaling.png)', ''] : []),
   ].join('\n');
+}
+
+function scalingSubtitle(r: Results): string {
+  const m = r.meta.scaling;
+  return `${r.machine.cpu}, ${r.machine.cores} cores; onnxruntime-node ${r.machine.onnxruntime}${m ? `; ${m.at.slice(0, 16)} UTC, load avg ${m.loadavg.toFixed(1)}` : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -357,10 +392,11 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const { quick, only, render } = args;
+  const { quick, only, render, installTorch } = args;
   if (render) {
     const saved = JSON.parse(readFileSync(JSON_PATH, 'utf8')) as Results;
     writeFileSync(MD_PATH, markdown(saved));
+    if (saved.scaling?.length) await renderScalingPng(saved.scaling, PNG_PATH, scalingSubtitle(saved));
     for (const t of allTables(saved)) console.log(`${textTable(t)}\n`);
     console.log(`rebuilt ${MD_PATH} from ${JSON_PATH}`);
     return;
@@ -397,18 +433,28 @@ async function main(): Promise<void> {
     process.stdout.write(`\n[${s}] running…\n`);
     await body();
     results.meta[s] = { at: new Date().toISOString(), quick, seconds: (now() - started) / 1000, loadavg };
-    const tables = { peak: peakTable, rng: rngTable, client: clientTable, server: serverTable, e2e: e2eTable, ort: ortTable, nchwc: nchwcTable };
+    const tables = {
+      peak: peakTable,
+      rng: rngTable,
+      client: clientTable,
+      server: serverTable,
+      e2e: e2eTable,
+      ort: ortTable,
+      nchwc: nchwcTable,
+      peer: (x: Results) => (x.peer ? peerTable(x.peer, x.peak?.bestCpuGflops ?? x.peak?.cpuGflops) : null),
+      scaling: (x: Results) => (x.scaling ? scalingTable(x.scaling) : null),
+    };
     const table = tables[s](results);
     if (table) console.log(textTable(table));
   };
 
   await section('peak', async () => {
-    const peak = await benchPeak(512, quick ? 5 : 15, quick ? 80 : 150);
+    const peak = await benchPeak(1024, quick ? 5 : 15, quick ? 80 : 150);
     results.peak = { ...peak, runOverheadUs: await benchRunOverhead(quick ? 3 : 9, quick ? 500 : 2000) };
   });
   if (!results.peak && (run('client') || run('ort'))) {
     // "% of peak" needs a peak: take a short one (not stored as the peak section's own result).
-    const p = await benchPeak(512, 5, 80);
+    const p = await benchPeak(1024, 5, 80);
     results.peak = { ...p, runOverheadUs: NaN };
   }
 
@@ -464,10 +510,30 @@ async function main(): Promise<void> {
   });
 
   await section('nchwc', async () => {
-    const models = quick ? [zooEntry('lenet')] : ZOO.filter((z) => z.id !== 'mlp');
+    const models = quick ? [zooEntry('lenet'), zooEntry('wrn-gn-3')] : ZOO;
     const out: NchwcResult[] = [];
-    for (const m of models) out.push(await benchNchwc(m, quick ? { rounds: 3, passes: 6 } : { rounds: 9, passes: 12 }));
+    for (const m of models) {
+      const r = await benchNchwc(m, quick ? { rounds: 3, passes: m.id.startsWith('wrn') ? 3 : 8 } : { rounds: 9, passes: m.id.startsWith('wrn') ? 6 : 16 });
+      console.log(`  ${m.label.padEnd(22)} plain ${fmtNum(r.plainMs)} ms → optimised ${fmtNum(r.optimizedMs)} ms per pass (${r.speedup.toFixed(2)}×)`);
+      out.push(r);
+    }
     results.nchwc = out;
+  });
+
+  await section('peer', async () => {
+    results.peer = await benchPeer({
+      install: installTorch,
+      models: quick ? ['lenet', 'wrn-gn-3'] : ['lenet', 'lenet-gn', 'wrn-gn-1', 'wrn-gn-3'],
+      rounds: quick ? 3 : 7,
+      targetMs: quick ? 150 : 300,
+      untuned: true,
+    });
+  });
+
+  await section('scaling', async () => {
+    results.scaling = await benchScaling(loadDataset('mnist-10k'), { quick, workers });
+    await renderScalingPng(results.scaling, PNG_PATH, scalingSubtitle(results));
+    console.log(`  wrote ${PNG_PATH}`);
   });
 
   writeFileSync(JSON_PATH, `${JSON.stringify(results, null, 2)}\n`);

@@ -1,4 +1,5 @@
 // Human-readable numbers for the console.
+import type { MetricsRecord } from '../fl/federation.ts';
 
 export function bytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -26,4 +27,14 @@ export function seconds(ms: number): string {
 
 export function percent(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
+}
+
+/** The one line printed per evaluation by `baffle run` and `baffle serve`. */
+export function evaluationLine(m: MetricsRecord): string {
+  return (
+    `epoch ${m.epoch.toFixed(Number.isInteger(m.epoch) ? 0 : 2).padStart(3)}  step ${String(m.step).padStart(5)}  ` +
+    `test acc ${percent(m.testAccuracy).padStart(7)}  test loss ${m.testLoss.toFixed(4)}  ` +
+    `train loss ${m.trainLoss.toFixed(4)}  fwd ${count(m.forwardPasses)}  ` +
+    `up ${bytes(m.uplinkBytes)}  down ${bytes(m.downlinkBytes)}  ${seconds(m.wallMs)}`
+  );
 }

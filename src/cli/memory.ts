@@ -9,7 +9,7 @@
 //   bp-tfjs      the backprop client: one forward + backward pass (tfjs autograd), gradient read back
 //
 // Each child reports its resident set (at start, with the engine loaded, after the steps), its peak resident
-// set (getrusage maxrss), and for tfjs the engine's own accounting: bytes held in tensors and the peak bytes
+// set (VmHWM), and for tfjs the engine's own accounting: bytes held in tensors and the peak bytes
 // of one step (tf.profile), plus the size of the wasm heap. ONNX Runtime exposes no such counter.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +30,7 @@ export interface MemorySample {
   rssLoaded: number;
   /** Resident set after the measured steps, bytes. */
   rssEnd: number;
-  /** Peak resident set of the whole process (getrusage maxrss), bytes. */
+  /** Peak resident set of the whole process (Linux VmHWM; getrusage maxrss elsewhere), bytes. */
   rssPeak: number;
   /** tfjs: bytes held in tensors after a step (weights, batch, …). */
   engineBytes: number | null;
@@ -175,8 +175,23 @@ async function child(args: ChildArgs): Promise<MemorySample> {
   }
   sample.stepMs = median(times);
   sample.rssEnd = process.memoryUsage().rss;
-  sample.rssPeak = process.resourceUsage().maxRSS * 1024;
+  sample.rssPeak = peakRss();
   return sample;
+}
+
+/**
+ * Peak resident set of this process. On Linux, VmHWM of /proc/self/status: the high-water mark of the current
+ * address space, which starts afresh at exec. (getrusage's maxrss does not: it carries the parent's peak across
+ * fork + exec, so a parent that holds a large dataset would inflate every child's figure.)
+ */
+function peakRss(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -191,10 +206,10 @@ export function memoryMarkdown(r: MemoryReport): string {
   const idle = r.samples.find((s) => s.mode === 'idle');
   const rows = r.samples.map((s) => {
     const over = idle && s.mode !== 'idle' ? fmtMiB(s.rssPeak - idle.rssPeak) : '—';
+    const growth = s.mode === 'idle' ? '—' : fmtMiB(Math.max(0, s.rssPeak - s.rssLoaded));
     return (
-      `| ${s.mode} | ${s.forwardPasses || '—'} | ${fmtMiB(s.rssPeak)} | ${over} | ${fmtMiB(s.rssLoaded)} | ` +
-      `${fmtMiB(s.enginePeakBytes)} | ${fmtMiB(s.engineBytes)} | ${fmtMiB(s.wasmHeapBytes)} | ` +
-      `${s.stepMs === null ? '—' : s.stepMs.toFixed(1)} |`
+      `| ${s.mode} | ${s.forwardPasses || '—'} | ${fmtMiB(s.rssPeak)} | ${over} | ${fmtMiB(s.rssLoaded)} | ${growth} | ` +
+      `${fmtMiB(s.enginePeakBytes)} | ${fmtMiB(s.wasmHeapBytes)} | ${s.stepMs === null ? '—' : s.stepMs.toFixed(1)} |`
     );
   });
   return [
@@ -202,7 +217,7 @@ export function memoryMarkdown(r: MemoryReport): string {
       `K = ${r.K} (${r.scheme} differences), tfjs backend ${r.tfjsBackend}, ${r.steps} measured steps per mode, ` +
       `each mode in a fresh process (Node ${r.node}, ${r.cpus} CPUs).`,
     '',
-    '| client mode | forward passes / step | peak RSS, MiB | peak RSS over idle, MiB | RSS with engine loaded, MiB | engine peak tensor memory in one step, MiB | engine tensor memory held, MiB | wasm heap, MiB | ms / step |',
+    '| client mode | forward passes / step | peak RSS, MiB | peak RSS over idle, MiB | RSS with engine and model loaded, MiB | peak RSS above loaded (the steps), MiB | engine peak tensor memory in one step, MiB | wasm heap, MiB | ms / step |',
     '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',

@@ -63,11 +63,7 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
     onEvaluation: (m) => {
       metrics.push(m);
       writeJsonLines(join(outDir, 'metrics.jsonl'), metrics);
-      const line =
-        `epoch ${m.epoch.toFixed(Number.isInteger(m.epoch) ? 0 : 2).padStart(3)}  step ${String(m.step).padStart(5)}  ` +
-        `test acc ${fmt.percent(m.testAccuracy).padStart(7)}  test loss ${m.testLoss.toFixed(4)}  ` +
-        `train loss ${m.trainLoss.toFixed(4)}  fwd ${fmt.count(m.forwardPasses)}  ` +
-        `up ${fmt.bytes(m.uplinkBytes)}  down ${fmt.bytes(m.downlinkBytes)}  ${fmt.seconds(m.wallMs)}`;
+      const line = fmt.evaluationLine(m);
       if (progress) progress.log(line, say, m.step);
       else say(line);
     },

@@ -284,12 +284,7 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
           metrics.push(m);
           live.info.lastMetrics = m;
           writeJsonLines(join(outDir, 'metrics.jsonl'), metrics);
-          say(
-            `epoch ${m.epoch.toFixed(Number.isInteger(m.epoch) ? 0 : 2).padStart(3)}  step ${String(m.step).padStart(5)}  ` +
-              `test acc ${fmt.percent(m.testAccuracy).padStart(7)}  test loss ${m.testLoss.toFixed(4)}  ` +
-              `train loss ${m.trainLoss.toFixed(4)}  fwd ${fmt.count(m.forwardPasses)}  ` +
-              `up ${fmt.bytes(m.uplinkBytes)}  down ${fmt.bytes(m.downlinkBytes)}  ${fmt.seconds(m.wallMs)}`,
-          );
+          say(fmt.evaluationLine(m));
         },
       },
     );

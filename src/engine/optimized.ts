@@ -35,9 +35,10 @@ export type WeightFeed =
   | { kind: 'view'; name: string; dims: number[]; offset: number; size: number }
   /**
    * buffer[dst[i]] = weights[src[i]] for every i; the other elements of the buffer are padding and stay 0.
-   * `dense` when every element is written (dst is then 0..length-1 and omitted from the loop).
+   * dst is null when every element is written in order (dst[i] = i). `runs`, when set, is the same dense
+   * map as strided runs (triples: first source index, source stride, length), which copies faster.
    */
-  | { kind: 'gather'; name: string; dims: number[]; src: Int32Array; dst: Int32Array | null; length: number };
+  | { kind: 'gather'; name: string; dims: number[]; src: Int32Array; dst: Int32Array | null; runs: Int32Array | null; length: number };
 
 export interface OptimizedGraph {
   /** The optimised model (weights as inputs), to load with graphOptimizationLevel 'disabled'. */
@@ -224,7 +225,7 @@ function makeFeed(name: string, dims: number[], map: Int32Array, padding: number
     let identity = true;
     for (let i = 1; i < len && identity; i++) identity = map[i] === first + i;
     if (identity) return { kind: 'view', name, dims, offset: first, size: len };
-    return { kind: 'gather', name, dims, src: map, dst: null, length: len };
+    return { kind: 'gather', name, dims, src: map, dst: null, runs: stridedRuns(map), length: len };
   }
   const src = new Int32Array(len - padding);
   const dst = new Int32Array(len - padding);
@@ -235,11 +236,40 @@ function makeFeed(name: string, dims: number[], map: Int32Array, padding: number
       dst[j++] = i;
     }
   }
-  return { kind: 'gather', name, dims, src, dst, length: len };
+  return { kind: 'gather', name, dims, src, dst, runs: null, length: len };
 }
 
-/** Fills `buffer` (engine layout) from the flat `weights` as `feed` says. */
-export function gatherInto(buffer: Float32Array, weights: Float32Array, src: Int32Array, dst: Int32Array | null): void {
+/** The map as runs of constant source stride, or null when runs would be short (< 4 on average). */
+function stridedRuns(map: Int32Array): Int32Array | null {
+  const out: number[] = [];
+  for (let i = 0; i < map.length; ) {
+    const stride = i + 1 < map.length ? map[i + 1]! - map[i]! : 1;
+    let j = i + 1;
+    while (j < map.length && map[j]! - map[j - 1]! === stride) j++;
+    out.push(map[i]!, stride, j - i);
+    i = j;
+  }
+  return out.length / 3 > map.length / 4 ? null : Int32Array.from(out);
+}
+
+/** Fills `buffer` (engine layout) from the flat `weights` as a gather feed says. */
+export function gatherInto(
+  buffer: Float32Array,
+  weights: Float32Array,
+  src: Int32Array,
+  dst: Int32Array | null,
+  runs: Int32Array | null = null,
+): void {
+  if (runs !== null) {
+    let d = 0;
+    for (let r = 0; r < runs.length; r += 3) {
+      let s = runs[r]!;
+      const stride = runs[r + 1]!;
+      const end = d + runs[r + 2]!;
+      for (; d < end; d++, s += stride) buffer[d] = weights[s]!;
+    }
+    return;
+  }
   const m = src.length;
   if (dst === null) {
     for (let i = 0; i < m; i++) buffer[i] = weights[src[i]!]!;
@@ -374,3 +404,4 @@ function foldReorders(graph: IGraph, block: number): number {
   graph.node = out;
   return folded;
 }
+

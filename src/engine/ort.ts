@@ -23,6 +23,8 @@ export interface OrtOptions {
   threads?: number;
   /** Which graph to run (default: BAFFLE_ORT_GRAPH, else 'auto'). */
   graph?: OrtGraph;
+  /** Accumulate the time spent gathering weights and in run() (see `timing`); for benchmarks. */
+  timing?: boolean;
   /** Builds the optimised graph (default optimizeWithWeightInputs; replaced in tests of the fallback). */
   optimizer?: typeof optimizeWithWeightInputs;
 }
@@ -43,6 +45,7 @@ interface GatherSlot {
   buffer: Float32Array;
   src: Int32Array;
   dst: Int32Array | null;
+  runs: Int32Array | null;
 }
 
 export class OrtSession implements ForwardSession {
@@ -52,6 +55,9 @@ export class OrtSession implements ForwardSession {
   /** Engine-layout tensors filled from the weights on every pass (optimised graph only). */
   private readonly gathers: GatherSlot[];
   private readonly gatherTensors: Record<string, ort.Tensor>;
+  private timed = false;
+  /** With `timing`: wall ms spent gathering weights into the engine layout, and in session.run(), and passes. */
+  readonly timing = { gatherMs: 0, runMs: 0, passes: 0 };
 
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -70,12 +76,18 @@ export class OrtSession implements ForwardSession {
     for (const f of weightFeeds ?? []) {
       if (f.kind !== 'gather') continue;
       const buffer = new Float32Array(f.length);
-      this.gathers.push({ buffer, src: f.src, dst: f.dst });
+      this.gathers.push({ buffer, src: f.src, dst: f.dst, runs: f.runs });
       this.gatherTensors[f.name] = new ort.Tensor('float32', buffer, f.dims);
     }
   }
 
   static async create(model: BuiltModel, options: OrtOptions = {}): Promise<OrtSession> {
+    const session = await OrtSession.open(model, options);
+    session.timed = options.timing ?? false;
+    return session;
+  }
+
+  private static async open(model: BuiltModel, options: OrtOptions): Promise<OrtSession> {
     const threads = options.threads ?? 1;
     const base: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: threads,
@@ -134,7 +146,13 @@ export class OrtSession implements ForwardSession {
     if (weights.length !== this.layout.size) {
       throw new Error(`weights have ${weights.length} values, the model has ${this.layout.size} parameters`);
     }
-    for (const g of this.gathers) gatherInto(g.buffer, weights, g.src, g.dst);
+    if (this.timed) {
+      const t0 = performance.now();
+      for (const g of this.gathers) gatherInto(g.buffer, weights, g.src, g.dst, g.runs);
+      this.timing.gatherMs += performance.now() - t0;
+    } else {
+      for (const g of this.gathers) gatherInto(g.buffer, weights, g.src, g.dst, g.runs);
+    }
     let feeds = this.feedCache.get(weights);
     if (!feeds) {
       feeds = { x: this.batchTensors.x, y: this.batchTensors.y, ...this.gatherTensors };
@@ -153,7 +171,12 @@ export class OrtSession implements ForwardSession {
   }
 
   async loss(weights: Float32Array): Promise<number> {
-    const out = await this.session.run(this.feedsWith(weights), ['loss']);
+    const feeds = this.feedsWith(weights);
+    if (!this.timed) return ((await this.session.run(feeds, ['loss'])).loss.data as Float32Array)[0];
+    const t0 = performance.now();
+    const out = await this.session.run(feeds, ['loss']);
+    this.timing.runMs += performance.now() - t0;
+    this.timing.passes++;
     return (out.loss.data as Float32Array)[0];
   }
 

@@ -106,6 +106,10 @@ export function makeStrategy(
   params: number,
   optimizer: Optimizer = serverOptimizer(config, params),
 ): Strategy {
+  if (config.algorithm === 'bp') {
+    // simulate() builds the backprop strategy itself (src/baseline); anything else asking for it is a mistake.
+    throw new Error("algorithm 'bp' (the backprop baseline) runs in the simulation only (baffle run / baffle suite); networked clients are forward-only");
+  }
   if (config.fedopt === 'fedavg') {
     return new FedAvg(transport, estimatorSettings(config), {
       localSteps: config.localSteps,

@@ -24,6 +24,8 @@ export interface SuiteData {
   description: string;
   /** The command that produced the runs (suite.json), or null for loose run directories. */
   command: string | null;
+  /** Every distinct command that made one of the runs (several when parts were run with --only). */
+  commands: string[];
   /** Suite source directory (experiments/suites/<name>). */
   source: string | null;
   overrides: Record<string, unknown>;
@@ -73,11 +75,14 @@ function loadSuiteDir(dir: string): SuiteData {
     if (run) runs.push(run);
   }
   return {
-    name: rec.name,
+    // The output directory names the suite in the report (file names, archive), so that two outputs of one
+    // suite (say a budget and a full run) can sit side by side.
+    name: basename(dir),
     dir,
     title: rec.title,
     description: rec.description,
     command: rec.command,
+    commands: [...new Set(rec.runs.map((r) => r.command ?? rec.command))],
     source: rec.source,
     overrides: rec.overrides ?? {},
     notes: rec.notes,
@@ -118,6 +123,10 @@ export function loadInputs(paths: readonly string[]): ReportInputs {
     if (!isDir(p)) throw new Error(`baffle report: '${p}' is not a directory`);
     visit(resolve(p), 0);
   }
+  // Two sections with one title (two outputs of one suite) are told apart by their directory names.
+  for (const s of suites) {
+    if (suites.filter((t) => t.title === s.title).length > 1) s.title = `${s.title} (${s.name})`;
+  }
   for (const [parent, runs] of loose) {
     suites.push({
       name: basename(parent),
@@ -125,6 +134,7 @@ export function loadInputs(paths: readonly string[]): ReportInputs {
       title: `Runs in ${basename(parent)}`,
       description: '',
       command: null,
+      commands: [],
       source: null,
       overrides: {},
       notes: null,

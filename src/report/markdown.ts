@@ -150,7 +150,9 @@ export function suiteReading(suite: SuiteData): string[] {
 export function suiteSection(suite: SuiteData, plots: readonly Plot[], ctx: MarkdownContext): string {
   const lines: string[] = [`## ${suite.title}`, ''];
   if (suite.description) lines.push(suite.description.replace(/\n/g, ' '), '');
-  if (suite.command) lines.push(`**Made by:** \`${suite.command}\` (from \`${link(ctx, suite.dir)}\`).`, '');
+  if (suite.commands.length > 1) {
+    lines.push(`**Made by** (in parts; output in \`${link(ctx, suite.dir)}\`):`, '', ...suite.commands.map((c) => `- \`${c}\``), '');
+  } else if (suite.command) lines.push(`**Made by:** \`${suite.commands[0] ?? suite.command}\` (output in \`${link(ctx, suite.dir)}\`).`, '');
   else lines.push(`**Run directories:** \`${link(ctx, suite.dir)}\`.`, '');
   const budget = budgetNote(suite);
   if (budget) lines.push(budget, '');

@@ -39,7 +39,8 @@ const DASH = { field: 'algorithm', type: 'nominal', legend: null, scale: { domai
 function chart(title: string, subtitle: string | undefined, body: Spec): Spec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: subtitle ? { text: title, subtitle } : title,
+    // Long subtitles break at '; ' so that they do not set the image width.
+    title: subtitle ? { text: title, subtitle: subtitle.split('; ') } : title,
     background: 'white',
     padding: 16,
     config: CONFIG,
@@ -191,7 +192,8 @@ export function accuracyVsK(suite: SuiteData): Plot | null {
           },
         },
         {
-          data: { values: points },
+          // Value labels only where they cannot collide (one series).
+          data: { values: new Set(points.map((p) => p.series)).size === 1 ? points : [] },
           mark: { type: 'text', dy: -12, fontSize: 12 },
           encoding: {
             x: { field: 'K', type: 'quantitative', scale: { type: 'log' } },
@@ -223,13 +225,13 @@ export function baffleVsBackprop(suite: SuiteData): Plot | null {
   }
   if (rows.length === 0) return null;
   const runsShown = [...new Set(rows.map((r) => r.run))];
-  const color = { field: 'algorithm', type: 'nominal', title: null, scale: { domain: ['BAFFLE', 'backprop (matched)'], range: ['#4c78a8', '#f58518'] } };
+  const color = { field: 'algorithm', type: 'nominal', title: null, scale: { domain: ['BAFFLE', 'backprop (matched)'], range: ['#4c78a8', '#f58518'] }, legend: { orient: 'bottom', labelLimit: 420 } };
   return {
     file: `${suite.name}-baffle-vs-backprop.png`,
     title: 'BAFFLE against backprop',
     spec: chart(`${suite.title}: BAFFLE against backprop`, 'final test accuracy of each BAFFLE run and of its backprop baseline at the same step', {
       data: { values: rows },
-      width: 560,
+      width: 640,
       height: Math.max(140, runsShown.length * 46),
       encoding: {
         y: { field: 'run', type: 'nominal', title: null, sort: runsShown, axis: { labelFontSize: 13 } },
@@ -263,13 +265,13 @@ export function bytesPerRound(suite: SuiteData): Plot | null {
     title: 'Bytes per client per round',
     spec: chart(`${suite.title}: bytes per client per round`, 'uplink = client → server, downlink = server → client (the model, every FedSGD round); log scale', {
       data: { values: rows },
-      width: 560,
+      width: 640,
       height: Math.max(140, ids.length * 40),
       encoding: {
         y: { field: 'run', type: 'nominal', title: null, sort: ids },
         yOffset: { field: 'direction', type: 'nominal', sort: ['uplink', 'downlink'] },
         x: { field: 'bytes', type: 'quantitative', title: 'bytes per client per round (log scale)', scale: { type: 'log', domain: [floor, max * 4] }, axis: { format: '~s' } },
-        color: { field: 'direction', type: 'nominal', title: null, sort: ['uplink', 'downlink'], scale: { range: ['#54a24b', '#b279a2'] } },
+        color: { field: 'direction', type: 'nominal', title: null, sort: ['uplink', 'downlink'], scale: { range: ['#54a24b', '#b279a2'] }, legend: { orient: 'bottom', labelLimit: 420 } },
       },
       layer: [
         { mark: { type: 'bar', height: { band: 0.42 } }, encoding: { x2: { datum: floor } } },
@@ -294,7 +296,8 @@ export function memoryPlot(mem: MemoryData, name: string): Plot {
   const rows = r.samples
     .filter((s) => s.mode !== 'idle')
     .flatMap((s) => [
-      { mode: s.mode, measure: 'peak RSS over idle process', mib: (s.rssPeak - (idle?.rssPeak ?? 0)) / 2 ** 20 },
+      { mode: s.mode, measure: 'peak RSS above an idle process', mib: (s.rssPeak - (idle?.rssPeak ?? 0)) / 2 ** 20 },
+      { mode: s.mode, measure: 'peak RSS growth during the steps', mib: Math.max(0, s.rssPeak - s.rssLoaded) / 2 ** 20 },
       ...(s.enginePeakBytes !== null ? [{ mode: s.mode, measure: 'engine peak tensor memory (tfjs)', mib: s.enginePeakBytes / 2 ** 20 }] : []),
     ]);
   const modes = r.samples.filter((s) => s.mode !== 'idle').map((s) => s.mode);
@@ -303,19 +306,19 @@ export function memoryPlot(mem: MemoryData, name: string): Plot {
     title: 'Client memory',
     spec: chart(
       `Client memory of one training step: ${r.model}, batch ${r.batch}`,
-      `each mode in a fresh process; BAFFLE modes run K = ${r.K} (${r.scheme}) perturbed forward passes, bp-tfjs one forward + backward pass`,
+      `each mode in a fresh process; BAFFLE modes run K = ${r.K} (${r.scheme}) perturbed forward passes, bp-tfjs one forward + backward pass; growth during the steps = peak RSS minus RSS with engine and model loaded`,
       {
         data: { values: rows },
-        width: 560,
-        height: Math.max(140, modes.length * 48),
+        width: 640,
+        height: Math.max(160, modes.length * 66),
         encoding: {
           y: { field: 'mode', type: 'nominal', title: null, sort: modes },
-          yOffset: { field: 'measure', type: 'nominal' },
+          yOffset: { field: 'measure', type: 'nominal', sort: ['peak RSS above an idle process', 'peak RSS growth during the steps', 'engine peak tensor memory (tfjs)'] },
           x: { field: 'mib', type: 'quantitative', title: 'MiB' },
-          color: { field: 'measure', type: 'nominal', title: null, scale: { range: ['#4c78a8', '#e45756'] } },
+          color: { field: 'measure', type: 'nominal', title: null, sort: ['peak RSS above an idle process', 'peak RSS growth during the steps', 'engine peak tensor memory (tfjs)'], scale: { range: ['#bab0ac', '#e45756', '#4c78a8'] }, legend: { orient: 'bottom', labelLimit: 520, direction: 'vertical' } },
         },
         layer: [
-          { mark: { type: 'bar', height: { band: 0.42 } } },
+          { mark: { type: 'bar', height: { band: 0.3 } } },
           { mark: { type: 'text', align: 'left', dx: 4, fontSize: 12 }, encoding: { text: { field: 'mib', type: 'quantitative', format: '.1f' }, color: { value: '#333' } } },
         ],
       },

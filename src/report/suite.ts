@@ -49,7 +49,8 @@ export interface SuiteRecord {
   command: string;
   overrides: Record<string, unknown>;
   notes: string | null;
-  runs: { id: string; file: string; status: RunStatus; error?: string }[];
+  /** Each run's status and the command that made it (differs from `command` when run with --only). */
+  runs: { id: string; file: string; status: RunStatus; command?: string; error?: string }[];
 }
 
 export const SUITE_USAGE = `  baffle suite DIR [--out OUT] [--set key=value]... [--only ID,...] [--list] [--force] [--quiet]
@@ -195,7 +196,11 @@ export async function suiteCommand(argv: string[], say: (line: string) => void =
   const recordFile = join(outDir, 'suite.json');
   if (existsSync(recordFile)) {
     const old = JSON.parse(readFileSync(recordFile, 'utf8')) as SuiteRecord;
-    for (const r of old.runs) if (!record.runs.some((x) => x.id === r.id)) record.runs.push(r);
+    for (const r of old.runs) {
+      const mine = record.runs.find((x) => x.id === r.id);
+      if (!mine) record.runs.push(r);
+      else if (r.command) mine.command = r.command; // a skipped run keeps the command that made it
+    }
     if (values.only) record.command = old.command;
   }
   writeJson(recordFile, record);
@@ -215,6 +220,7 @@ export async function suiteCommand(argv: string[], say: (line: string) => void =
       continue;
     }
     entry.status = 'running';
+    entry.command = ['baffle', 'suite', ...argv].map((a) => (/[\s"'$]/.test(a) ? JSON.stringify(a) : a)).join(' ');
     writeJson(recordFile, record);
     say(`[${i + 1}/${runs.length}] ${r.id}: ${varying.map((k) => `${k}=${JSON.stringify(r.config[k])}`).join(' ')}`);
     const t0 = performance.now();

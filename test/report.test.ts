@@ -1,0 +1,140 @@
+// `baffle suite` and `baffle report` end to end on tiny runs: the suite runs, the report has the expected
+// tables and rows (numbers read back from the run directories), and every PNG plot exists and is a real image.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../src/cli/config.ts';
+import type { MemoryReport } from '../src/cli/memory.ts';
+import { loadSuite, suiteCommand } from '../src/report/suite.ts';
+
+const BIN = new URL('../bin/baffle.js', import.meta.url).pathname;
+const baffle = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+
+/** PNG width and height from the IHDR chunk. */
+function pngSize(file: string): { width: number; height: number } {
+  const b = readFileSync(file);
+  assert.deepEqual([...b.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], `${file} is not a PNG`);
+  return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+}
+
+function writeSuite(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'suite.toml'),
+    [
+      'title = "Tiny K sweep"',
+      'description = "An MLP on mnist-10k for a few steps."',
+      '[base]',
+      'model = "mlp"',
+      'hidden = [8]',
+      'clients = 3',
+      'K = 4',
+      'maxSteps = 4',
+      'evalEvery = 2',
+      'emaEvery = "step"',
+      'seed = 7',
+      'workers = 2',
+    ].join('\n'),
+  );
+  writeFileSync(join(dir, 'k4.toml'), '# K = 4\n');
+  writeFileSync(join(dir, 'k12.toml'), 'K = 12\n');
+  writeFileSync(join(dir, 'bp.toml'), 'algorithm = "bp"\n');
+  writeFileSync(join(dir, 'notes.md'), 'What to look for: a tiny sweep.\n');
+}
+
+test('suite files are validated up front, naming the file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'baffle-suite-'));
+  writeSuite(dir);
+  writeFileSync(join(dir, 'bad.toml'), 'Kk = 5\n');
+  const suite = loadSuite(dir);
+  assert.deepEqual(suite.runs.map((r) => r.id), ['bad', 'bp', 'k12', 'k4']);
+  await assert.rejects(
+    suiteCommand([dir, '--out', join(dir, 'out')], () => {}),
+    (e: unknown) => e instanceof ConfigError && /run 'bad'.*unknown key 'Kk'.*did you mean 'K'/.test(e.message),
+  );
+  assert.equal(existsSync(join(dir, 'out')), false, 'nothing runs when a run file is bad');
+});
+
+test('baffle suite + baffle report: tables with every run, BAFFLE beside backprop, and the PNG plots', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'baffle-report-'));
+  const suiteDir = join(root, 'tiny');
+  writeSuite(suiteDir);
+  const out = join(root, 'tiny-runs');
+  const lines: string[] = [];
+  assert.equal(await suiteCommand([suiteDir, '--out', out, '--quiet', '--set', 'testSubset=2004'], (l) => lines.push(l)), 0, lines.join('\n'));
+  const record = JSON.parse(readFileSync(join(out, 'suite.json'), 'utf8'));
+  assert.deepEqual(record.runs.map((r: { status: string }) => r.status), ['done', 'done', 'done']);
+  assert.match(record.command, /baffle suite .*tiny --out .* --set testSubset=2004/);
+  // Resuming: finished runs are skipped.
+  const again: string[] = [];
+  assert.equal(await suiteCommand([suiteDir, '--out', out, '--quiet', '--set', 'testSubset=2004'], (l) => again.push(l)), 0);
+  assert.equal(again.filter((l) => /skipped/.test(l)).length, 3);
+
+  // A memory measurement next to it (the format `baffle memory` writes).
+  const memDir = join(root, 'memory');
+  mkdirSync(memDir);
+  const sample = (mode: string, peak: number, engine: number | null) => ({
+    mode, rssStart: 50e6, rssLoaded: 60e6, rssEnd: 70e6, rssPeak: peak, engineBytes: engine === null ? null : 1e5,
+    enginePeakBytes: engine, wasmHeapBytes: engine === null ? null : 2 ** 24, stepMs: 5, forwardPasses: mode === 'bp-tfjs' ? 1 : 5,
+  });
+  const mem: MemoryReport = {
+    format: 'baffle-memory/1', command: 'baffle memory --set hidden=[8]', model: 'mlp [8]', params: 8290, dataset: 'mnist-10k',
+    batch: 32, K: 4, scheme: 'forward', steps: 1, tfjsBackend: 'wasm', node: '20', cpus: 2,
+    samples: [sample('idle', 80e6, null), sample('baffle-ort', 100e6, null), sample('baffle-tfjs', 150e6, 1e6), sample('bp-tfjs', 170e6, 3e6)] as MemoryReport['samples'],
+  };
+  writeFileSync(join(memDir, 'memory.json'), JSON.stringify(mem));
+
+  const reportDir = join(root, 'report');
+  const r = baffle(['report', out, memDir, '--out', reportDir, '--title', 'Tiny results']);
+  assert.equal(r.status, 0, r.stderr);
+  const md = readFileSync(join(reportDir, 'report.md'), 'utf8');
+  assert.match(md, /^# Tiny results/);
+  assert.match(md, /## Summary/);
+  assert.match(md, /## Tiny K sweep/);
+  assert.match(md, /## Client memory/);
+  assert.match(md, /Made by:\*\* `baffle suite/);
+  assert.match(md, /What to look for: a tiny sweep\./);
+  assert.match(md, /\| bp-tfjs \| 1 \| 162\.1 \| 85\.8 \| 57\.2 \| 104\.9 \| 2\.9 \|/, "memory row: MiB");
+
+  // One table row per run, with the numbers of its last metrics record.
+  const lastOf = (id: string) => {
+    const rows = readFileSync(join(out, id, 'metrics.jsonl'), 'utf8').trim().split('\n');
+    return JSON.parse(rows[rows.length - 1]!) as { step: number; testAccuracy: number };
+  };
+  const bp = lastOf('bp');
+  for (const id of ['k4', 'k12', 'bp']) {
+    const m = lastOf(id);
+    const row = md.split('\n').find((l) => l.startsWith(`| [${id}](`));
+    assert.ok(row, `a table row for ${id}`);
+    const cells = row!.split('|').map((c) => c.trim());
+    assert.equal(cells[2], id === 'bp' ? 'backprop' : 'BAFFLE');
+    assert.equal(cells[4], String(m.step));
+    assert.equal(cells[5], `${(100 * m.testAccuracy).toFixed(2)}%`);
+    if (id !== 'bp') {
+      assert.equal(cells[7], `${(100 * bp.testAccuracy).toFixed(2)}% (bp)`, 'the backprop baseline beside the BAFFLE number');
+      assert.equal(cells[8], (100 * (bp.testAccuracy - m.testAccuracy)).toFixed(2).replace('-', '−'));
+    }
+  }
+  assert.match(md, /By K on mnist-10k: k4 \(K = 4\) [\d.]+%, k12 \(K = 12\) [\d.]+%\./);
+
+  for (const name of ['accuracy', 'accuracy-vs-K', 'baffle-vs-backprop', 'bytes', 'forward-passes', 'wall-time']) {
+    const file = join(reportDir, `tiny-runs-${name}.png`);
+    assert.ok(existsSync(file), `${file} exists`);
+    assert.ok(md.includes(`](tiny-runs-${name}.png)`), `report links ${name}`);
+    const { width, height } = pngSize(file);
+    assert.ok(width >= 1000 && height >= 300, `${name}: ${width}×${height}`);
+  }
+  assert.ok(pngSize(join(reportDir, 'memory.png')).width >= 1000);
+
+  // --md elsewhere keeps the image links relative; --archive copies the records (not the weights).
+  const r2 = baffle(['report', out, '--archive', join(root, 'archive'), '--out', join(root, 'docs', 'img'), '--md', join(root, 'docs', 'results.md')]);
+  assert.equal(r2.status, 0, r2.stderr);
+  const md2 = readFileSync(join(root, 'docs', 'results.md'), 'utf8');
+  assert.match(md2, /\]\(img\/tiny-runs-accuracy\.png\)/);
+  assert.ok(existsSync(join(root, 'archive', 'tiny-runs', 'k4', 'metrics.jsonl')));
+  assert.equal(existsSync(join(root, 'archive', 'tiny-runs', 'k4', 'weights.bin')), false);
+  assert.match(md2, /\[k4\]\(\.\.\/archive\/tiny-runs\/k4\)/, 'rows link the archived run directories');
+});
