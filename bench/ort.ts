@@ -22,7 +22,7 @@ export const PROJECT_OPTIONS: ort.InferenceSession.SessionOptions = {
   graphOptimizationLevel: 'all',
 };
 
-function matmulModel(m: number, k: number, n: number): Uint8Array {
+export function matmulModel(m: number, k: number, n: number): Uint8Array {
   const vi = (name: string, dims: number[]) => ({
     name,
     type: { tensorType: { elemType: DT.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },

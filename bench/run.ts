@@ -199,7 +199,7 @@ function clientTable(r: Results): Table | null {
       'regen+perturb ms',
       'gather ms',
       'run ms',
-      'reduce µs/step',
+      'reduce µs per 100 losses',
       'regen share',
       'achieved GFLOP/s (wall)',
       'achieved % of W×peak',
@@ -210,7 +210,7 @@ function clientTable(r: Results): Table | null {
     rows,
     notes: [
       'MFLOP/pass = 2 × MACs/example (FlopCounter over the zoo definition) × batch; passes/s are medians over the repetitions.',
-      'Per pass, per worker (wall ms): regen+perturb = perturbInto (z_k is regenerated and added in one fused pass, never stored); gather = flat weights → the engine layout (optimised graph); run = onnxruntime session.run incl. the binding. reduce = the workers\' losses → one vector → a_k = (L_k − L_0)/σ, per client step.',
+      'Per pass, per worker (wall ms): regen+perturb = perturbInto (z_k is regenerated and added in one fused pass, never stored); gather = flat weights → the engine layout (optimised graph); run = onnxruntime session.run incl. the binding. reduce = the workers\' losses → one vector → a_k = (L_k − L_0)/σ, µs per 100 losses (a client step of K = 100).',
       'achieved GFLOP/s = passes/s × MFLOP/pass (wall clock, whole loop incl. regeneration), as a share of workers × the MatMul peak (median).',
       '"passes/s on-CPU" divides by each worker thread\'s on-CPU time (/proc/thread-self/schedstat): the rate with an idle core per worker.',
       '"fwd GFLOP/s/core on-CPU": gather + run per busy core, against the MatMul peak measured on on-CPU time.',
@@ -347,7 +347,7 @@ function allTables(r: Results): Table[] {
     e2eTable(r),
     ortTable(r),
     nchwcTable(r),
-    r.peer ? peerTable(r.peer, r.peak?.bestCpuGflops ?? r.peak?.cpuGflops) : null,
+    r.peer ? peerTable(r.peer) : null,
     r.scaling ? scalingTable(r.scaling) : null,
   ].filter(
     (t): t is Table => t !== null,
@@ -441,7 +441,7 @@ async function main(): Promise<void> {
       e2e: e2eTable,
       ort: ortTable,
       nchwc: nchwcTable,
-      peer: (x: Results) => (x.peer ? peerTable(x.peer, x.peak?.bestCpuGflops ?? x.peak?.cpuGflops) : null),
+      peer: (x: Results) => (x.peer ? peerTable(x.peer) : null),
       scaling: (x: Results) => (x.scaling ? scalingTable(x.scaling) : null),
     };
     const table = tables[s](results);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OrtSession } from '../src/engine/ort.ts';
-import { optimizeWithWeightInputs, OptimizeError } from '../src/engine/optimized.ts';
+import { gatherInto, optimizeWithWeightInputs, OptimizeError } from '../src/engine/optimized.ts';
 import { ReferenceSession } from '../src/engine/reference.ts';
 import { crossEntropy } from '../src/engine/metrics.ts';
 import { buildModel } from '../src/model/index.ts';
@@ -158,6 +158,7 @@ describe('OrtSession fallback', () => {
       const t = f.src[0]!;
       f.src[0] = f.src[1]!;
       f.src[1] = t;
+      f.runs = null; // copy through the (corrupted) index map
       return g;
     };
     const s = await OrtSession.create(model, { optimizer: corrupt });
@@ -165,4 +166,51 @@ describe('OrtSession fallback', () => {
     assert.match(s.fallbackReason ?? '', /probe/);
     await s.dispose();
   });
+});
+
+describe('optimised graph weight maps', () => {
+  it('strided runs copy exactly what the index map says; every weight is used', async () => {
+    const model = buildModel(MODELS['wrn-10-2-gn']!);
+    const g = await optimizeWithWeightInputs(model, { intraOpNumThreads: 1 });
+    assert.ok(g.block === 8 || g.block === 16, `block ${g.block}`);
+    assert.ok(g.foldedReorders > 0);
+    const w = model.initWeights(5);
+    const used = new Uint8Array(w.length);
+    for (const f of g.feeds) {
+      if (f.kind === 'view') {
+        used.fill(1, f.offset, f.offset + f.size);
+        continue;
+      }
+      const a = new Float32Array(f.length);
+      const b = new Float32Array(f.length);
+      gatherInto(a, w, f.src, f.dst);
+      gatherInto(b, w, f.src, f.dst, f.runs);
+      assert.deepEqual(b, a, f.name);
+      for (const j of f.src) used[j] = 1;
+    }
+    assert.ok(used.every((u) => u === 1));
+  });
+});
+
+describe('optimised graph experiments (off by default) stay correct', () => {
+  for (const [name, opts] of [
+    ['fuseHardSwish', { fuseHardSwish: true }],
+    ['layerNorm', { layerNorm: true }],
+    ['no fold', { foldReorders: false }],
+  ] as const) {
+    it(`${name}: WRN-10-2+GN agrees with the reference`, async () => {
+      const config = MODELS['wrn-10-2-gn']!;
+      const model = buildModel(config);
+      const s = await OrtSession.create(model, { graph: 'optimized', optimizer: (m, o) => optimizeWithWeightInputs(m, o, opts) });
+      const batch = batchOf(config, 1, 3);
+      s.setBatch(batch);
+      const w = model.initWeights(2);
+      const ref = new ReferenceSession(model);
+      ref.setBatch(batch);
+      const expect = await ref.logits(w);
+      const got = await s.logits(w);
+      await s.dispose();
+      assert.ok(maxAbsDiff(got, expect) < 2e-5 * Math.max(1, ...Array.from(expect, Math.abs)), `${name}: ${maxAbsDiff(got, expect)}`);
+    });
+  }
 });

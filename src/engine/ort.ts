@@ -104,7 +104,8 @@ export class OrtSession implements ForwardSession {
     let session: ort.InferenceSession;
     try {
       optimized = await (options.optimizer ?? optimizeWithWeightInputs)(model, base);
-      session = await ort.InferenceSession.create(optimized.bytes, { ...base, graphOptimizationLevel: 'disabled' });
+      // logSeverityLevel 3: the rewritten graph may leave constants unused, which onnxruntime reports as warnings.
+      session = await ort.InferenceSession.create(optimized.bytes, { ...base, graphOptimizationLevel: 'disabled', logSeverityLevel: 3 });
     } catch (e) {
       const reason = e instanceof OptimizeError ? e.message : `onnxruntime: ${(e as Error).message}`;
       if (wanted === 'optimized') {

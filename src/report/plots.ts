@@ -156,7 +156,7 @@ export function accuracyVsWallTime(suite: SuiteData): Plot | null {
 
 /** Series label of a BAFFLE run in the K plot: the suite's other independent variables (not K, algorithm, length). */
 function seriesOf(run: RunData, varying: readonly string[]): string {
-  const keys = varying.filter((k) => !['K', 'algorithm', 'epochs', 'evalEvery', 'maxSteps', 'testSubset', 'scheme'].includes(k));
+  const keys = varying.filter((k) => !['K', 'algorithm', 'epochs', 'evalEvery', 'emaEvery', 'maxSteps', 'testSubset', 'scheme'].includes(k));
   if (keys.length === 0) return run.config.dataset;
   return keys.map((k) => `${k === 'dataset' ? '' : `${k} `}${String((run.config as unknown as Record<string, unknown>)[k])}`).join(', ');
 }
