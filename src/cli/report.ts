@@ -55,7 +55,7 @@ export async function writeReport(opts: ReportOptions): Promise<ReportResult> {
   const summary = summaryTable(inputs.suites, ctx);
   if (summary) parts.push('## Summary', '', summary, '');
   for (const [i, mem] of inputs.memory.entries()) {
-    const plot = memoryPlot(mem, inputs.memory.length > 1 ? `memory-${i + 1}` : 'memory');
+    const plot = memoryPlot(mem, inputs.memory.length > 1 ? `memory-${i + 1}-${basename(mem.dir)}` : 'memory');
     await render(plot);
     parts.push(memorySection(mem, plot, ctx));
   }
@@ -78,6 +78,7 @@ export function archiveInputs(paths: readonly string[], archive: string): string
   const inputs = loadInputs(paths);
   const out: string[] = [];
   const copy = (from: string, to: string) => {
+    if (resolve(from) === resolve(to)) return; // reporting from the archive itself
     for (const f of ARCHIVED) {
       if (existsSync(join(from, f))) {
         mkdirSync(to, { recursive: true });

@@ -5,7 +5,7 @@ import { basename, join, resolve } from 'node:path';
 import type { RunConfig } from '../cli/config.ts';
 import type { MemoryReport } from '../cli/memory.ts';
 import type { MetricsRecord } from '../fl/federation.ts';
-import type { RunStatus, SuiteRecord } from './suite.ts';
+import { loadSuite, type RunStatus, type SuiteRecord } from './suite.ts';
 
 export interface RunData {
   id: string;
@@ -69,11 +69,25 @@ const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
 
 function loadSuiteDir(dir: string): SuiteData {
   const rec = readJson<SuiteRecord>(join(dir, 'suite.json'));
+  // Prose (title, description, notes) from the suite's current source when it is at hand, so that the report
+  // reads like the repository; numbers only ever come from the run directories.
+  if (rec.source && existsSync(join(rec.source, 'suite.toml'))) {
+    try {
+      const src = loadSuite(rec.source);
+      rec.title = src.title;
+      rec.description = src.description;
+      rec.notes = src.notes;
+    } catch {
+      // a suite that no longer loads: keep the recorded prose
+    }
+  }
   const runs: RunData[] = [];
   for (const r of rec.runs) {
     const run = loadRun(join(dir, r.id), r.id, r.status);
     if (run) runs.push(run);
   }
+  // Natural order of run ids (k20 before k100).
+  runs.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
   return {
     // The output directory names the suite in the report (file names, archive), so that two outputs of one
     // suite (say a budget and a full run) can sit side by side.
@@ -138,7 +152,7 @@ export function loadInputs(paths: readonly string[]): ReportInputs {
       source: null,
       overrides: {},
       notes: null,
-      runs: runs.sort((a, b) => a.id.localeCompare(b.id)),
+      runs: runs.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })),
     });
   }
   return { suites, memory };
@@ -237,6 +251,28 @@ export function suiteVaryingKeys(runs: readonly RunData[]): (keyof RunConfig)[] 
   return keys.filter(
     (k) => !['workers', 'dataDir'].includes(k) && runs.some((r) => JSON.stringify(r.config[k]) !== JSON.stringify(runs[0]!.config[k])),
   );
+}
+
+/**
+ * Series of a BAFFLE run when K is plotted: its values of the suite's other independent variables (not K, the
+ * algorithm or the run length / evaluation settings).
+ */
+export function seriesOf(run: RunData, varying: readonly string[]): string {
+  const keys = varying.filter((k) => !['K', 'algorithm', 'epochs', 'evalEvery', 'emaEvery', 'maxSteps', 'testSubset'].includes(k));
+  if (keys.length === 0) return run.config.dataset;
+  return keys.map((k) => `${k === 'dataset' ? '' : `${k} `}${String((run.config as unknown as Record<string, unknown>)[k])}`).join(', ');
+}
+
+/** Whether K is a variable of its own in the suite: some series of alike BAFFLE runs has two or more K. */
+export function kVaries(suite: SuiteData): boolean {
+  const varying = suiteVaryingKeys(suite.runs);
+  const ks = new Map<string, Set<number>>();
+  for (const r of suite.runs) {
+    if (isBp(r) || r.metrics.length === 0) continue;
+    const key = seriesOf(r, varying);
+    ks.set(key, (ks.get(key) ?? new Set()).add(r.config.K));
+  }
+  return [...ks.values()].some((k) => k.size >= 2);
 }
 
 // ---------------------------------------------------------------------------------------------------

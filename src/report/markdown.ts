@@ -9,6 +9,7 @@ import {
   count,
   duration,
   isBp,
+  kVaries,
   matchBaseline,
   numbers,
   pct,
@@ -114,8 +115,9 @@ export function suiteReading(suite: SuiteData): string[] {
   if (best.m && best.bp !== null) {
     const bpN = numbers(best.m.run)!;
     const ratio = bpN.uplinkPerClientRound / best.n.uplinkPerClientRound;
+    const gap = 100 * (best.bp - best.n.finalAccuracy);
     out.push(
-      `The best of them is ${gapPoints(best.n.finalAccuracy, best.bp)} points behind its backprop baseline ` +
+      `The best of them is ${Math.abs(gap).toFixed(2)} points ${gap >= 0 ? 'behind' : 'ahead of'} its backprop baseline ` +
         `(${best.m.run.id}: ${pct(best.bp)} at the same step), having run ${count(best.n.forwardPerClientRound)} forward passes per ` +
         `client per round against one forward and one backward pass, and uploaded ${bytes(best.n.uplinkPerClientRound)} per client per ` +
         `round against ${bytes(bpN.uplinkPerClientRound)} (${ratio > 1.1 ? `${ratio.toFixed(0)}× less` : ratio < 0.9 ? `${(1 / ratio).toFixed(1)}× more` : 'about the same'}).`,
@@ -128,13 +130,13 @@ export function suiteReading(suite: SuiteData): string[] {
   const gaps = pairs.filter((p) => p.bp !== null).map((p) => ({ id: p.r.id, gap: (p.bp as number) - p.n.finalAccuracy }));
   if (gaps.length > 1) {
     const g = [...gaps].sort((a, b) => a.gap - b.gap);
+    const pts = (x: number) => `${x < 0 ? '−' : ''}${Math.abs(100 * x).toFixed(2)}`;
     out.push(
-      `Gap to backprop at equal steps: from ${(100 * g[0]!.gap).toFixed(2)} points (${g[0]!.id}) to ` +
-        `${(100 * g[g.length - 1]!.gap).toFixed(2)} points (${g[g.length - 1]!.id}).`,
+      `Gap to backprop at equal steps (backprop − BAFFLE, points): from ${pts(g[0]!.gap)} (${g[0]!.id}) to ` +
+        `${pts(g[g.length - 1]!.gap)} (${g[g.length - 1]!.id}).`,
     );
   }
-  const ks = new Set(baffle.map((r) => r.config.K));
-  if (ks.size > 1) {
+  if (kVaries(suite)) {
     const byDataset = new Map<string, RunData[]>();
     for (const r of baffle) byDataset.set(r.config.dataset, [...(byDataset.get(r.config.dataset) ?? []), r]);
     for (const [dataset, runs] of byDataset) {
@@ -213,7 +215,7 @@ export function anchor(title: string): string {
 export function memorySection(mem: MemoryData, plot: Plot | null, ctx: MarkdownContext): string {
   const r = mem.report;
   const by = (m: string) => r.samples.find((s) => s.mode === m);
-  const lines = ['## Client memory: BAFFLE against backprop', '', memoryMarkdown(r), '', `(from \`${link(ctx, mem.dir)}\`)`, ''];
+  const lines = [`## Client memory, ${r.model}: BAFFLE against backprop`, '', memoryMarkdown(r), '', `(from \`${link(ctx, mem.dir)}\`)`, ''];
   if (plot) lines.push(`![${plot.title}](${link(ctx, `${ctx.outDir}/${plot.file}`)})`, '');
   const idle = by('idle');
   const ort = by('baffle-ort');
@@ -224,16 +226,28 @@ export function memorySection(mem: MemoryData, plot: Plot | null, ctx: MarkdownC
   if (fwd && bp && fwd.enginePeakBytes !== null && bp.enginePeakBytes !== null) {
     sentences.push(
       `On the same engine (tfjs, ${r.tfjsBackend}), one backprop step peaked at ${mib(bp.enginePeakBytes)} of tensor memory against ` +
-        `${mib(fwd.enginePeakBytes)} for BAFFLE's forward passes (${(bp.enginePeakBytes / fwd.enginePeakBytes).toFixed(1)}×): ` +
-        'backprop keeps every activation of the minibatch for the backward pass and holds a gradient; a forward-only client frees ' +
-        'each activation as soon as the next layer has read it.',
+        `${mib(fwd.enginePeakBytes)} for one of BAFFLE's forward passes (${(bp.enginePeakBytes / fwd.enginePeakBytes).toFixed(1)}×): ` +
+        'backprop holds the activations saved for the backward pass together with their gradients and the parameter gradients, ' +
+        'a forward pass only the activations of the pass in flight (tfjs frees them when the pass ends).',
+    );
+  }
+  if (ort && bp) {
+    const growth = (s: typeof bp) => mib(Math.max(0, s.rssPeak - s.rssLoaded));
+    sentences.push(
+      `Resident memory grew during the training steps (peak minus the process with engine and model loaded) by ${growth(ort)} for ` +
+        `the BAFFLE client on ONNX Runtime${fwd ? `, ${growth(fwd)} for BAFFLE on tfjs` : ''} and ${growth(bp)} for the backprop client.`,
     );
   }
   if (idle && ort && bp) {
     sentences.push(
-      `Whole-process peak resident set above an idle process: ${mib(ort.rssPeak - idle.rssPeak)} for the BAFFLE client on ONNX Runtime, ` +
-        `${fwd ? `${mib(fwd.rssPeak - idle.rssPeak)} for BAFFLE on tfjs, ` : ''}${mib(bp.rssPeak - idle.rssPeak)} for the backprop client ` +
-        '(these include each engine\'s code and allocator, not only the training step).',
+      `Whole-process peak above an idle process, engine code and allocator included: ${mib(ort.rssPeak - idle.rssPeak)} (BAFFLE, ONNX Runtime), ` +
+        `${fwd ? `${mib(fwd.rssPeak - idle.rssPeak)} (BAFFLE, tfjs), ` : ''}${mib(bp.rssPeak - idle.rssPeak)} (backprop, tfjs).`,
+    );
+  }
+  if (ort && bp && ort.stepMs !== null && bp.stepMs !== null) {
+    sentences.push(
+      `Client compute: ${ort.stepMs.toFixed(0)} ms for a BAFFLE step (${ort.forwardPasses} forward passes, ONNX Runtime) against ` +
+        `${bp.stepMs.toFixed(0)} ms for a backprop step (tfjs), ${(ort.stepMs / bp.stepMs).toFixed(1)}× (on a machine shared with other jobs).`,
     );
   }
   if (sentences.length > 0) lines.push('### Reading', '', `**Measured.** ${sentences.join(' ')}`, '');

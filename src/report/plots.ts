@@ -8,9 +8,11 @@ import {
   accuracyAt,
   algorithmName,
   isBp,
+  kVaries,
   matchBaseline,
   numbers,
   participants,
+  seriesOf,
   suiteVaryingKeys,
   type MemoryData,
   type RunData,
@@ -71,11 +73,22 @@ function runColor(runs: readonly RunData[]): Spec {
 
 function facetIfNeeded(runs: readonly RunData[], layerOrUnit: Spec, width = 620, height = 340): Spec {
   if (!multiDataset(runs)) return { width, height, ...layerOrUnit };
+  const { data, ...inner } = layerOrUnit;
   return {
+    data,
     facet: { column: { field: 'dataset', type: 'nominal', title: null, header: { labelFontSize: 15, labelFontWeight: 'bold' } } },
-    spec: { width: Math.round(width * 0.62), height, ...layerOrUnit },
-    resolve: { scale: { x: 'independent' } },
+    spec: { width: Math.round(width * 0.62), height, ...inner },
+    spacing: 56,
+    bounds: 'flush',
+    resolve: { scale: { x: 'independent' }, axis: { y: 'independent' } },
   };
+}
+
+/** The suite's title up to its colon (plus a trailing "(dir)" that tells two outputs of one suite apart). */
+function short(suite: SuiteData): string {
+  const head = suite.title.split(':')[0]!.trim();
+  const tag = /\(([^()]+)\)$/.exec(suite.title);
+  return tag && !head.endsWith(tag[0]) ? `${head} ${tag[0]}` : head;
 }
 
 function curveRows(runs: readonly RunData[]) {
@@ -100,7 +113,7 @@ export function accuracyCurves(suite: SuiteData): Plot | null {
     data: { values: curveRows(runs) },
     mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch (one pass over every client shard)' },
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch (pass over every client shard)' },
       y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
       color: runColor(runs),
       strokeDash: DASH,
@@ -110,7 +123,7 @@ export function accuracyCurves(suite: SuiteData): Plot | null {
   return {
     file: `${suite.name}-accuracy.png`,
     title: 'Test accuracy over epochs',
-    spec: chart(`${suite.title}: test accuracy over epochs`, 'EMA weights where the run keeps an EMA; dashed = backprop baseline', body),
+    spec: chart(`${short(suite)}: test accuracy over epochs`, 'EMA weights where the run keeps an EMA; dashed = backprop baseline', body),
   };
 }
 
@@ -121,7 +134,7 @@ export function accuracyVsForwardPasses(suite: SuiteData): Plot | null {
     data: { values: curveRows(runs).filter((r) => r.forwardPerClient > 0) },
     mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
     encoding: {
-      x: { field: 'forwardPerClient', type: 'quantitative', title: 'forward passes per client (cumulative, log scale)', scale: { type: 'log' } },
+      x: { field: 'forwardPerClient', type: 'quantitative', title: 'forward passes per client (log scale)', scale: { type: 'log' } },
       y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
       color: runColor(runs),
       strokeDash: DASH,
@@ -130,7 +143,7 @@ export function accuracyVsForwardPasses(suite: SuiteData): Plot | null {
   return {
     file: `${suite.name}-forward-passes.png`,
     title: 'Accuracy against forward passes',
-    spec: chart(`${suite.title}: accuracy against compute`, 'each backprop forward pass also costs one backward pass (≈ 2 forward passes)', body),
+    spec: chart(`${short(suite)}: accuracy against compute`, 'each backprop forward pass also costs one backward pass (≈ 2 forward passes)', body),
   };
 }
 
@@ -141,7 +154,7 @@ export function accuracyVsWallTime(suite: SuiteData): Plot | null {
     data: { values: curveRows(runs) },
     mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
     encoding: {
-      x: { field: 'wallMinutes', type: 'quantitative', title: 'wall-clock time, minutes (whole simulated federation)' },
+      x: { field: 'wallMinutes', type: 'quantitative', title: 'wall-clock minutes (whole federation)' },
       y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
       color: runColor(runs),
       strokeDash: DASH,
@@ -150,20 +163,13 @@ export function accuracyVsWallTime(suite: SuiteData): Plot | null {
   return {
     file: `${suite.name}-wall-time.png`,
     title: 'Accuracy against wall time',
-    spec: chart(`${suite.title}: accuracy against wall-clock time`, 'all clients simulated on one machine; times depend on its load', body),
+    spec: chart(`${short(suite)}: accuracy against wall-clock time`, 'all clients simulated on one machine; times depend on its load', body),
   };
-}
-
-/** Series label of a BAFFLE run in the K plot: the suite's other independent variables (not K, algorithm, length). */
-function seriesOf(run: RunData, varying: readonly string[]): string {
-  const keys = varying.filter((k) => !['K', 'algorithm', 'epochs', 'evalEvery', 'emaEvery', 'maxSteps', 'testSubset', 'scheme'].includes(k));
-  if (keys.length === 0) return run.config.dataset;
-  return keys.map((k) => `${k === 'dataset' ? '' : `${k} `}${String((run.config as unknown as Record<string, unknown>)[k])}`).join(', ');
 }
 
 export function accuracyVsK(suite: SuiteData): Plot | null {
   const baffle = withMetrics(suite.runs).filter((r) => !isBp(r));
-  if (new Set(baffle.map((r) => r.config.K)).size < 2) return null;
+  if (!kVaries(suite)) return null;
   const varying = suiteVaryingKeys(suite.runs);
   const points = baffle.map((r) => ({ series: seriesOf(r, varying), K: r.config.K, accuracy: numbers(r)!.finalAccuracy, run: r.id, line: 'BAFFLE' }));
   const rules: { series: string; accuracy: number; run: string; line: string }[] = [];
@@ -174,11 +180,11 @@ export function accuracyVsK(suite: SuiteData): Plot | null {
     if (m && acc !== null) rules.push({ series, accuracy: acc, run: m.run.id, line: 'backprop, same steps' });
   }
   const ks = [...new Set(points.map((p) => p.K))].sort((a, b) => a - b);
-  const color = { field: 'series', type: 'nominal', title: 'runs', scale: { scheme: 'tableau10' } };
+  const color = { field: 'series', type: 'nominal', title: 'BAFFLE runs', scale: { scheme: 'tableau10' } };
   return {
     file: `${suite.name}-accuracy-vs-K.png`,
     title: 'Final accuracy against K',
-    spec: chart(`${suite.title}: final test accuracy against K`, 'solid: BAFFLE at each K; dashed: the matching backprop run at the same step', {
+    spec: chart(`${short(suite)}: final test accuracy against K`, 'solid: BAFFLE at each K; dashed: the matching backprop run at the same step', {
       width: 620,
       height: 340,
       layer: [
@@ -229,7 +235,7 @@ export function baffleVsBackprop(suite: SuiteData): Plot | null {
   return {
     file: `${suite.name}-baffle-vs-backprop.png`,
     title: 'BAFFLE against backprop',
-    spec: chart(`${suite.title}: BAFFLE against backprop`, 'final test accuracy of each BAFFLE run and of its backprop baseline at the same step', {
+    spec: chart(`${short(suite)}: BAFFLE against backprop`, 'final test accuracy of each BAFFLE run and of its backprop baseline at the same step', {
       data: { values: rows },
       width: 640,
       height: Math.max(140, runsShown.length * 46),
@@ -263,7 +269,7 @@ export function bytesPerRound(suite: SuiteData): Plot | null {
   return {
     file: `${suite.name}-bytes.png`,
     title: 'Bytes per client per round',
-    spec: chart(`${suite.title}: bytes per client per round`, 'uplink = client → server, downlink = server → client (the model, every FedSGD round); log scale', {
+    spec: chart(`${short(suite)}: bytes per client per round`, 'uplink = client → server, downlink = server → client (the model, every FedSGD round); log scale', {
       data: { values: rows },
       width: 640,
       height: Math.max(140, ids.length * 40),
