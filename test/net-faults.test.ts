@@ -15,7 +15,7 @@ import { Ema } from '../src/fl/ema.ts';
 import { freshProgress, planFederation, runFederation } from '../src/fl/federation.ts';
 import { InProcessTransport } from '../src/fl/inProcess.ts';
 import { SimPool } from '../src/fl/simPool.ts';
-import { clientShards, clientStream, makeStrategy, modelConfigOf } from '../src/fl/simulation.ts';
+import { clientShards, clientStream, evaluationSplit, makeStrategy, modelConfigOf } from '../src/fl/simulation.ts';
 import type { ClientTransport, EstimateRequest, LocalTrainRequest } from '../src/fl/transport.ts';
 import { buildModel } from '../src/model/index.ts';
 import { decodeServerFrame, encode, helloProof, SUBPROTOCOL, type TaskMsg } from '../src/net/protocol.ts';
@@ -167,7 +167,8 @@ async function replay(rounds: Record<string, any>[]) {
   const n = model.layout.size;
   const streams = clientShards(config, dataset.train.y, dataset.classes).map((s, c) => new CursorStream(() => clientStream(config, s, c)));
   const plan = planFederation(config, dataset.train.count);
-  const pool = new SimPool(model.config, dataset, n, 2);
+  const test = evaluationSplit(dataset.test, config.testSubset);
+  const pool = new SimPool(model.config, { ...dataset, test }, n, 2);
   try {
     pool.weights.set(model.initWeights(config.seed));
     const ema = new Ema(pool.weights, config.emaDecay);
@@ -186,7 +187,7 @@ async function replay(rounds: Record<string, any>[]) {
         config, plan, strategy, weights: pool.weights, ema,
         evaluate: async (w) => {
           pool.evalWeights.set(w);
-          return pool.evaluate(config.testSubset as number);
+          return pool.evaluate(test.count);
         },
       },
       freshProgress(config),

@@ -82,3 +82,13 @@ test('non-IID partitions run end to end', async () => {
     assert.ok(metrics[0].testAccuracy >= 0 && metrics[0].testAccuracy <= 1);
   }
 });
+
+test('a test subset is taken at an even stride, so a class-sorted split still covers every class', async () => {
+  const { evaluationSplit } = await import('../src/fl/simulation.ts');
+  const subset = evaluationSplit(dataset.test, 200);
+  assert.equal(subset.count, 200);
+  assert.equal(subset.x.length, 200 * 32 * 32);
+  assert.equal(new Set(subset.y).size, 10);
+  assert.equal(new Set(dataset.test.y.subarray(0, 200)).size < 10, true, 'the first 200 of mnist-10k miss classes');
+  assert.equal(evaluationSplit(dataset.test, null), dataset.test);
+});

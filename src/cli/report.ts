@@ -22,6 +22,8 @@ export interface ReportOptions {
   intro?: string;
   /** The command line, printed in the report. */
   command: string;
+  /** With --archive: the command that regenerates the report from the archive. */
+  regenerate?: string;
 }
 
 export interface ReportResult {
@@ -52,10 +54,13 @@ export async function writeReport(opts: ReportOptions): Promise<ReportResult> {
       '“Measured” readings is read from their `config.json`, `metrics.jsonl`, `summary.json`, `suite.json` and `memory.json`.',
     '',
   );
+  if (opts.regenerate) parts.push(`Regenerate this page from the archived records: \`${opts.regenerate}\`.`, '');
   const summary = summaryTable(inputs.suites, ctx);
   if (summary) parts.push('## Summary', '', summary, '');
   for (const [i, mem] of inputs.memory.entries()) {
-    const plot = memoryPlot(mem, inputs.memory.length > 1 ? `memory-${i + 1}-${basename(mem.dir)}` : 'memory');
+    const names = inputs.memory.map((m) => basename(m.dir));
+    const name = inputs.memory.length === 1 ? 'memory' : new Set(names).size === names.length ? names[i]! : `memory-${i + 1}`;
+    const plot = memoryPlot(mem, name.startsWith('memory') ? name : `memory-${name}`);
     await render(plot);
     parts.push(memorySection(mem, plot, ctx));
   }
@@ -121,12 +126,20 @@ export async function reportCommand(argv: string[], say: (line: string) => void 
   });
   if (positionals.length === 0) throw new ConfigError('baffle report: give at least one run, suite or memory directory');
   let inputs = positionals;
+  const quote = (args: string[]) => args.map((a) => (/[\s"'$]/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  let regenerate: string | undefined;
   if (values.archive) {
     inputs = archiveInputs(positionals, resolve(values.archive));
     say(`archived the records of ${inputs.length} input(s) to ${values.archive}`);
+    const rest: string[] = [];
+    for (const [k, v] of Object.entries(values)) {
+      if (k === 'archive' || k === 'help' || v === undefined) continue;
+      rest.push(`--${k}`, String(v));
+    }
+    regenerate = quote(['baffle', 'report', ...inputs.map((p) => relative(process.cwd(), p) || '.'), ...rest]);
   }
   const outDir = values.out ?? join(positionals[0]!, 'report');
-  const command = ['baffle', 'report', ...argv].map((a) => (/[\s"'$]/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  const command = quote(['baffle', 'report', ...argv]);
   const result = await writeReport({
     inputs,
     outDir,
@@ -134,6 +147,7 @@ export async function reportCommand(argv: string[], say: (line: string) => void 
     title: values.title,
     intro: values.intro ? readFileSync(values.intro, 'utf8') : undefined,
     command,
+    regenerate,
   });
   const runs = result.inputs.suites.reduce((s, x) => s + x.runs.length, 0);
   say(

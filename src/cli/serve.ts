@@ -11,7 +11,7 @@ import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../fl/checkpoint.
 import { Ema } from '../fl/ema.ts';
 import { freshProgress, planFederation, runFederation, type FederationProgress, type MetricsRecord } from '../fl/federation.ts';
 import { SimPool } from '../fl/simPool.ts';
-import { makeStrategy, modelConfigOf, serverOptimizer } from '../fl/simulation.ts';
+import { evaluationSplit, makeStrategy, modelConfigOf, serverOptimizer } from '../fl/simulation.ts';
 import { buildModel } from '../model/index.ts';
 import { NetServer } from '../net/server.ts';
 import { readTokens } from '../net/tokens.ts';
@@ -160,10 +160,10 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
   const model = buildModel(modelConfigOf(config, dataset));
   const n = model.layout.size;
   const plan = planFederation(config, dataset.train.count);
-  const testCount = config.testSubset === null ? dataset.test.count : Math.min(config.testSubset, dataset.test.count);
+  const test = evaluationSplit(dataset.test, config.testSubset);
   const checkpointDir = join(outDir, 'checkpoint');
 
-  const pool = new SimPool(model.config, dataset, n, workers);
+  const pool = new SimPool(model.config, { ...dataset, test }, n, workers);
   let net: NetServer | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: stopping; continue with: baffle serve --resume ${outDir}`);
@@ -252,7 +252,7 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
         ema,
         evaluate: async (w) => {
           pool.evalWeights.set(w);
-          return pool.evaluate(testCount);
+          return pool.evaluate(test.count);
         },
         afterStep: (p) => {
           writeJsonLines(join(outDir, 'rounds.jsonl'), live.rounds);

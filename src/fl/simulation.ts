@@ -1,7 +1,7 @@
 // Federated simulation of C clients in one process: the server loop (federation.ts) with the in-process
 // transport, whose worker threads play the clients and help the server rebuild ĝ.
 import type { RunConfig } from '../cli/config.ts';
-import type { Dataset } from '../data/types.ts';
+import type { Dataset, Split } from '../data/types.ts';
 import { buildModel } from '../model/index.ts';
 import type { BuiltModel, ModelConfig } from '../model/types.ts';
 import { mixSeed } from '../rng/directions.ts';
@@ -63,6 +63,24 @@ function partitionSpec(config: RunConfig): PartitionSpec {
     case 'shards':
       return { kind: 'shards', shardsPerClient: config.shardsPerClient };
   }
+}
+
+/**
+ * The test examples a run evaluates on: the whole test split, or `testSubset` of them taken at an even
+ * stride — test splits can be sorted by class (mnist-10k is), so the first N would miss whole classes.
+ */
+export function evaluationSplit(test: Split, testSubset: number | null): Split {
+  if (testSubset === null || testSubset >= test.count) return test;
+  const count = Math.max(1, testSubset);
+  const size = test.x.length / test.count;
+  const x = new Float32Array(count * size);
+  const y = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const j = Math.floor((i * test.count) / count);
+    x.set(test.x.subarray(j * size, (j + 1) * size), i * size);
+    y[i] = test.y[j];
+  }
+  return { x, y, count };
 }
 
 /** Every client's shard of the training split, a pure function of (labels, config): any process can recompute it. */
@@ -139,9 +157,9 @@ export async function simulate(
   const shards = clientShards(config, dataset.train.y, dataset.classes);
   const streams = shards.map((s, c) => clientStream(config, s, c));
   const plan = planFederation(config, dataset.train.count);
-  const testCount = config.testSubset === null ? dataset.test.count : Math.min(config.testSubset, dataset.test.count);
+  const test = evaluationSplit(dataset.test, config.testSubset);
 
-  const pool = new SimPool(model.config, dataset, n, workers);
+  const pool = new SimPool(model.config, { ...dataset, test }, n, workers);
   // algorithm = 'bp': the backprop baseline's clients (src/baseline) replace the forward-only ones.
   const backprop = config.algorithm === 'bp' ? createBackprop(config, model.config, dataset, streams, n, pool.workers) : null;
   try {
@@ -187,7 +205,7 @@ export async function simulate(
         ema,
         evaluate: async (w) => {
           pool.evalWeights.set(w);
-          return pool.evaluate(testCount);
+          return pool.evaluate(test.count);
         },
         afterStep: checkpoint
           ? (p) =>

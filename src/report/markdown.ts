@@ -1,5 +1,5 @@
 // The report's text: tables and readings built from run data only (no number is typed by hand).
-import { relative } from 'node:path';
+import { basename, relative } from 'node:path';
 import type { RunConfig } from '../cli/config.ts';
 import { memoryMarkdown } from '../cli/memory.ts';
 import {
@@ -68,7 +68,7 @@ function budgetNote(suite: SuiteData): string | null {
   return (
     `**${capped ? 'Budget run' : 'Modified run'}.** Every run of this suite was made with ${parts.join(', ')} on top of the suite's ` +
     `configuration${capped ? ` (the full suite trains ${epochs} epochs)` : ''}. ` +
-    (suite.source ? `Full version: \`baffle suite ${suite.source} --out runs/${suite.name}\`.` : '')
+    (suite.source ? `Full version: \`baffle suite ${suite.source} --out runs/${basename(suite.source)}\`.` : '')
   );
 }
 
