@@ -737,3 +737,16 @@ function scanJson(s: string): number | null {
     throw e;
   }
 }
+
+/** The configuration of a command: defaults ← the --config file (if any) ← the --set overrides, validated. */
+export function configFromArgs(configFile: string | undefined, sets: readonly string[]): RunConfig {
+  const layers: Record<string, unknown>[] = [];
+  const sources: string[] = [];
+  if (configFile) {
+    layers.push(loadConfigFile(configFile));
+    sources.push(configFile);
+  }
+  layers.push(overridesToLayer(sets));
+  sources.push('--set');
+  return resolveConfig(layers, sources);
+}

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, formatConfigHelp, formatServerConfigHelp, loadConfigFile, overridesToLayer, resolveConfig } from './config.ts';
+import { ConfigError, configFromArgs, formatConfigHelp, formatServerConfigHelp, loadConfigFile, overridesToLayer, resolveConfig } from './config.ts';
 import { runSimulation } from './run.ts';
 import { JOIN_USAGE, joinCommand } from './join.ts';
 import { parseServeArgs, runServer, SERVE_USAGE } from './serve.ts';
@@ -109,15 +109,7 @@ export async function main(argv: string[]): Promise<number> {
     await runSimulation({ config, outDir, quiet: values.quiet ?? false, resume: true });
     return 0;
   }
-  const layers: Record<string, unknown>[] = [];
-  const sources: string[] = [];
-  if (values.config) {
-    layers.push(loadConfigFile(values.config));
-    sources.push(values.config);
-  }
-  layers.push(overridesToLayer(values.set ?? []));
-  sources.push('--set');
-  const config = resolveConfig(layers, sources);
+  const config = configFromArgs(values.config, values.set ?? []);
   const outDir = resolve(values.out ?? `runs/${timestamp()}-${config.dataset}-${config.model}`);
   await runSimulation({ config, outDir, quiet: values.quiet ?? false });
   return 0;

@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfigFile, overridesToLayer, resolveConfig, type RunConfig } from './config.ts';
+import { configFromArgs, type RunConfig } from './config.ts';
 import { writeAtomic, writeJson } from './files.ts';
 
 export const MEMORY_MODES = ['idle', 'baffle-ort', 'baffle-tfjs', 'bp-tfjs'] as const;
@@ -250,15 +250,7 @@ export async function memoryCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(sample)}\n`);
     return 0;
   }
-  const layers: Record<string, unknown>[] = [];
-  const sources: string[] = [];
-  if (values.config) {
-    layers.push(loadConfigFile(values.config));
-    sources.push(values.config);
-  }
-  layers.push(overridesToLayer(values.set ?? []));
-  sources.push('--set');
-  const config = resolveConfig(layers, sources);
+  const config = configFromArgs(values.config, values.set ?? []);
   const modes = values.modes!.split(',').map((m) => m.trim()) as MemoryMode[];
   for (const m of modes) {
     if (!MEMORY_MODES.includes(m)) throw new Error(`--modes: unknown mode '${m}' (use ${MEMORY_MODES.join(', ')})`);

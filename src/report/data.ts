@@ -282,16 +282,7 @@ export function pct(x: number | null, digits = 2): string {
   return x === null || !Number.isFinite(x) ? '—' : `${(100 * x).toFixed(digits)}%`;
 }
 
-export function bytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${v >= 100 || u === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
-}
+export { bytes } from '../cli/format.ts';
 
 export function count(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
