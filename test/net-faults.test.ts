@@ -185,10 +185,7 @@ async function replay(rounds: Record<string, any>[]) {
     const progress = await runFederation(
       {
         config, plan, strategy, weights: pool.weights, ema,
-        evaluate: async (w) => {
-          pool.evalWeights.set(w);
-          return pool.evaluate(test.count);
-        },
+        evaluate: (w) => pool.evaluate(w),
       },
       freshProgress(config),
     );

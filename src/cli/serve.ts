@@ -250,10 +250,7 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
         strategy,
         weights,
         ema,
-        evaluate: async (w) => {
-          pool.evalWeights.set(w);
-          return pool.evaluate(test.count);
-        },
+        evaluate: (w) => pool.evaluate(w),
         afterStep: (p) => {
           writeJsonLines(join(outDir, 'rounds.jsonl'), live.rounds);
           saveCheckpoint(

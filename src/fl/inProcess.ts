@@ -80,16 +80,8 @@ export class InProcessTransport implements ClientTransport {
     return Promise.all(
       requests.map(async (r): Promise<LocalTrainReply> => {
         const batches = r.seeds.map(() => this.nextBatch(r.clientId));
-        const out = await this.pool.localTrain({
-          batches,
-          seeds: r.seeds,
-          K: r.K,
-          sigma: r.sigma,
-          scheme: r.scheme,
-          lr: r.lr,
-          optimizer: r.optimizer,
-          clip: r.clip,
-        });
+        const { step: _step, clientId: _clientId, ...plan } = r;
+        const out = await this.pool.localTrain({ ...plan, batches });
         return {
           clientId: r.clientId,
           delta: out.delta,

@@ -27,8 +27,9 @@ const EVAL_CHUNK = 500;
 
 export class SimPool {
   readonly weights: Float32Array;
-  readonly evalWeights: Float32Array;
+  private readonly evalWeights: Float32Array;
   readonly grad: Float64Array;
+  private readonly testCount: number;
   private readonly pool: WorkerPool<SimTask, unknown>;
 
   constructor(model: ModelConfig, dataset: Dataset, params: number, workers: number) {
@@ -44,6 +45,7 @@ export class SimPool {
     };
     this.weights = new Float32Array(state.weights);
     this.evalWeights = new Float32Array(state.evalWeights);
+    this.testCount = dataset.test.count;
     this.grad = new Float64Array(state.grad);
     this.pool = new WorkerPool<SimTask, unknown>(new URL('./simWorker.ts', import.meta.url), workers, state);
   }
@@ -75,8 +77,10 @@ export class SimPool {
     return this.grad;
   }
 
-  /** Loss and accuracy of `evalWeights` on the first `count` test examples. */
-  async evaluate(count: number): Promise<EvaluateResult> {
+  /** Loss and accuracy of `weights` on the pool's whole test split (pass the evaluation subset in). */
+  async evaluate(weights: Float32Array): Promise<EvaluateResult> {
+    this.evalWeights.set(weights);
+    const count = this.testCount;
     const jobs: Promise<EvaluateResult>[] = [];
     for (let start = 0; start < count; start += EVAL_CHUNK) {
       const end = Math.min(count, start + EVAL_CHUNK);

@@ -2,7 +2,7 @@
 // passes on perturbed weights) and helps the server (rebuilding ĝ over a slice of the parameters).
 import type { ModelConfig } from '../model/types.ts';
 import type { DirectionSet } from '../zo/server.ts';
-import type { Scheme } from '../zo/scheme.ts';
+import type { LocalTrainPlan } from './transport.ts';
 
 /** Buffers every worker maps once: the data (clients read their own indices) and the model state. */
 export interface SharedState {
@@ -61,16 +61,9 @@ export interface EvaluateResult {
 }
 
 /** One FedAvg client: local ZO steps from the current weights, returns its model delta. */
-export interface LocalTrainTask {
+export interface LocalTrainTask extends LocalTrainPlan {
   kind: 'local-train';
   batches: Int32Array[];
-  seeds: number[];
-  K: number;
-  sigma: number;
-  scheme: Scheme;
-  lr: number;
-  optimizer: 'sgd' | 'adam';
-  clip: number;
 }
 
 export interface LocalTrainResult {

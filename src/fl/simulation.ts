@@ -155,13 +155,12 @@ export async function simulate(
   const model = buildModel(modelConfigOf(config, dataset));
   const n = model.layout.size;
   const shards = clientShards(config, dataset.train.y, dataset.classes);
-  const streams = shards.map((s, c) => clientStream(config, s, c));
   const plan = planFederation(config, dataset.train.count);
   const test = evaluationSplit(dataset.test, config.testSubset);
 
   const pool = new SimPool(model.config, { ...dataset, test }, n, workers);
   // algorithm = 'bp': the backprop baseline's clients (src/baseline) replace the forward-only ones.
-  const backprop = config.algorithm === 'bp' ? createBackprop(config, model.config, dataset, streams, n, pool.workers) : null;
+  const backprop = config.algorithm === 'bp' ? createBackprop(config, model.config, dataset, shards.map((s, c) => clientStream(config, s, c)), n, pool.workers) : null;
   try {
     const weights = pool.weights;
     weights.set(model.initWeights(config.seed));
@@ -203,10 +202,7 @@ export async function simulate(
         strategy,
         weights,
         ema,
-        evaluate: async (w) => {
-          pool.evalWeights.set(w);
-          return pool.evaluate(test.count);
-        },
+        evaluate: (w) => pool.evaluate(w),
         afterStep: checkpoint
           ? (p) =>
               saveCheckpoint(

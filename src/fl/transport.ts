@@ -23,9 +23,8 @@ export interface EstimateReply {
   forwardPasses: number;
 }
 
-export interface LocalTrainRequest {
-  step: number;
-  clientId: number;
+/** What a FedAvg client needs to run its local ZO steps (besides its data and the weights). */
+export interface LocalTrainPlan {
   /** One seed per local step. */
   seeds: number[];
   K: number;
@@ -34,6 +33,11 @@ export interface LocalTrainRequest {
   lr: number;
   optimizer: 'sgd' | 'adam';
   clip: number;
+}
+
+export interface LocalTrainRequest extends LocalTrainPlan {
+  step: number;
+  clientId: number;
 }
 
 export interface LocalTrainReply {
