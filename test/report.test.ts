@@ -98,6 +98,9 @@ test('baffle suite + baffle report: tables with every run, BAFFLE beside backpro
   assert.match(md, /Made by:\*\* `baffle suite/);
   assert.match(md, /What to look for: a tiny sweep\./);
   assert.match(md, /\| bp-tfjs \| 1 \| 162\.1 \| 85\.8 \| 57\.2 \| 104\.9 \| 2\.9 \|/, "memory row: MiB");
+  // BAFFLE's memory as a fraction of backprop's: (100 − 80) / (170 − 80) over idle; growth (100 − 60) / (170 − 60).
+  assert.match(md, /needs 22% of the backprop client's memory over an idle process/);
+  assert.match(md, /grows during the steps by 36% of what/);
 
   // One table row per run, with the numbers of its last metrics record.
   const lastOf = (id: string) => {

@@ -57,6 +57,8 @@ export interface MemoryReport {
   tfjsBackend: string;
   node: string;
   cpus: number;
+  /** One-minute load average when the measurement started (other jobs slow the step times, not the memory). */
+  loadAvg1?: number;
   samples: MemorySample[];
 }
 
@@ -315,6 +317,7 @@ export async function measureMemory(config: RunConfig, modes: readonly MemoryMod
       tfjsBackend: tfjsBackendFromEnv(),
       node: process.versions.node,
       cpus: os.cpus().length,
+      loadAvg1: os.loadavg()[0],
       samples,
     };
   } finally {

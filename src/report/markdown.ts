@@ -222,7 +222,16 @@ export function memorySection(mem: MemoryData, plot: Plot | null, ctx: MarkdownC
   const fwd = by('baffle-tfjs');
   const bp = by('bp-tfjs');
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)}%`;
   const sentences: string[] = [];
+  if (idle && ort && bp) {
+    const growth = (s: typeof bp) => Math.max(0, s.rssPeak - s.rssLoaded);
+    sentences.push(
+      `The BAFFLE client (ONNX Runtime) needs ${pct(ort.rssPeak - idle.rssPeak, bp.rssPeak - idle.rssPeak)} of the backprop ` +
+        `client's memory over an idle process (peak resident set), and its resident set grows during the steps by ` +
+        `${pct(growth(ort), growth(bp))} of what the backprop client's grows.`,
+    );
+  }
   if (fwd && bp && fwd.enginePeakBytes !== null && bp.enginePeakBytes !== null) {
     sentences.push(
       `On the same engine (tfjs, ${r.tfjsBackend}), one backprop step peaked at ${mib(bp.enginePeakBytes)} of tensor memory against ` +
@@ -247,7 +256,7 @@ export function memorySection(mem: MemoryData, plot: Plot | null, ctx: MarkdownC
   if (ort && bp && ort.stepMs !== null && bp.stepMs !== null) {
     sentences.push(
       `Client compute: ${ort.stepMs.toFixed(0)} ms for a BAFFLE step (${ort.forwardPasses} forward passes, ONNX Runtime) against ` +
-        `${bp.stepMs.toFixed(0)} ms for a backprop step (tfjs), ${(ort.stepMs / bp.stepMs).toFixed(1)}× (on a machine shared with other jobs).`,
+        `${bp.stepMs.toFixed(0)} ms for a backprop step (tfjs), ${(ort.stepMs / bp.stepMs).toFixed(1)}×${r.loadAvg1 === undefined ? '' : ` (one-minute load average ${r.loadAvg1.toFixed(1)} on ${r.cpus} CPUs when measured)`}.`,
     );
   }
   if (sentences.length > 0) lines.push('### Reading', '', `**Measured.** ${sentences.join(' ')}`, '');
