@@ -59,16 +59,14 @@ export interface PeakResult {
   bestCpuGflops?: number;
 }
 
-/** Single-threaded MatMul m×k×n through onnxruntime-node: median and best GFLOP/s over `reps` timed batches of runs. */
-export async function benchPeak(size = 1024, reps = 15, targetMs = 150): Promise<PeakResult> {
-  const [m, k, n] = [size, size, size];
-  const session = await ort.InferenceSession.create(matmulModel(m, k, n), PROJECT_OPTIONS);
-  const a = syntheticBatch([m, k], 1, 2, 1).x;
-  const b = syntheticBatch([k, n], 1, 2, 2).x;
-  const feeds = { a: new ort.Tensor('float32', a, [m, k]), b: new ort.Tensor('float32', b, [k, n]) };
-  for (let i = 0; i < 5; i++) await session.run(feeds);
+/**
+ * Wall and process on-CPU ms per call of `run`: after `warmup` calls, `reps` timed batches, each of as many
+ * calls as fill about `targetMs`.
+ */
+async function timeRuns(run: () => Promise<unknown>, warmup: number, targetMs: number, reps: number): Promise<{ ms: number[]; cpu: number[] }> {
+  for (let i = 0; i < warmup; i++) await run();
   const t0 = now();
-  await session.run(feeds);
+  await run();
   const per = Math.max(0.01, now() - t0);
   const runs = Math.max(1, Math.round(targetMs / per));
   const ms: number[] = [];
@@ -76,10 +74,21 @@ export async function benchPeak(size = 1024, reps = 15, targetMs = 150): Promise
   for (let r = 0; r < reps; r++) {
     const c0 = processCpuNs();
     const s = now();
-    for (let i = 0; i < runs; i++) await session.run(feeds);
+    for (let i = 0; i < runs; i++) await run();
     ms.push((now() - s) / runs);
     cpu.push((processCpuNs() - c0) / 1e6 / runs);
   }
+  return { ms, cpu };
+}
+
+/** Single-threaded MatMul m×k×n through onnxruntime-node: median and best GFLOP/s over `reps` timed batches of runs. */
+export async function benchPeak(size = 1024, reps = 15, targetMs = 150): Promise<PeakResult> {
+  const [m, k, n] = [size, size, size];
+  const session = await ort.InferenceSession.create(matmulModel(m, k, n), PROJECT_OPTIONS);
+  const a = syntheticBatch([m, k], 1, 2, 1).x;
+  const b = syntheticBatch([k, n], 1, 2, 2).x;
+  const feeds = { a: new ort.Tensor('float32', a, [m, k]), b: new ort.Tensor('float32', b, [k, n]) };
+  const { ms, cpu } = await timeRuns(() => session.run(feeds), 5, targetMs, reps);
   await session.release();
   const flop = 2 * m * k * n;
   const med = median(ms);
@@ -171,20 +180,7 @@ async function timeVariant(
       feeds[p.name] = new ort.Tensor('float32', weights.subarray(p.offset, p.offset + p.size), p.shape);
     }
   }
-  for (let i = 0; i < 3; i++) await session.run(feeds, ['loss']);
-  const t0 = now();
-  await session.run(feeds, ['loss']);
-  const per = Math.max(0.01, now() - t0);
-  const runs = Math.max(1, Math.round(targetMs / per));
-  const ms: number[] = [];
-  const cpu: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const c0 = processCpuNs();
-    const s = now();
-    for (let i = 0; i < runs; i++) await session.run(feeds, ['loss']);
-    ms.push((now() - s) / runs);
-    cpu.push((processCpuNs() - c0) / 1e6 / runs);
-  }
+  const { ms, cpu } = await timeRuns(() => session.run(feeds, ['loss']), 3, targetMs, reps);
   await session.release();
   return { wall: median(ms), cpu: median(cpu) };
 }

@@ -31,6 +31,20 @@ export interface RoundOutput {
   clipScale: number;
 }
 
+/** The round's output when no participant replied in time: the model stays as it was. */
+function noReplies(downlinkBytes: number): RoundOutput {
+  return { counted: 0, trainLoss: NaN, forwardPasses: 0, uplinkBytes: 0, downlinkBytes, directions: 0, clipScale: 1 };
+}
+
+/** What every strategy reports of the replies it counted. */
+function replyTotals(replies: readonly { loss: number; forwardPasses: number }[]): Pick<RoundOutput, 'counted' | 'trainLoss' | 'forwardPasses'> {
+  return {
+    counted: replies.length,
+    trainLoss: replies.reduce((s, r) => s + r.loss, 0) / replies.length,
+    forwardPasses: replies.reduce((s, r) => s + r.forwardPasses, 0),
+  };
+}
+
 export interface Strategy {
   readonly name: 'fedsgd' | 'fedavg';
   /** Updates `weights` in place. */
@@ -77,9 +91,7 @@ export class FedSgd implements Strategy {
     const replies = await this.transport.estimate(requests, weights, version);
     // The model changes every FedSGD step, so every participant downloads it every round.
     const downlinkBytes = requests.length * taskBytes(n, true);
-    if (replies.length === 0) {
-      return { counted: 0, trainLoss: NaN, forwardPasses: 0, uplinkBytes: 0, downlinkBytes, directions: 0, clipScale: 1 };
-    }
+    if (replies.length === 0) return noReplies(downlinkBytes);
     const seedOf = new Map(requests.map((r) => [r.clientId, r.seed]));
     const sets = directionSets(
       replies.map((r) => ({ seed: seedOf.get(r.clientId) as number, scalars: r.scalars, examples: r.examples })),
@@ -91,9 +103,7 @@ export class FedSgd implements Strategy {
     const clipScale = this.settings.clip > 0 ? clipMaxAbs(g, this.settings.clip) : 1;
     this.optimizer.step(weights, g, lr);
     return {
-      counted: replies.length,
-      trainLoss: replies.reduce((s, r) => s + r.loss, 0) / replies.length,
-      forwardPasses: replies.reduce((s, r) => s + r.forwardPasses, 0),
+      ...replyTotals(replies),
       uplinkBytes: replies.length * scalarsBytes(K),
       downlinkBytes,
       directions: directionCount(sets),
@@ -133,9 +143,7 @@ export class FedAvg implements Strategy {
     }));
     const replies = await this.transport.localTrain(requests, weights, version);
     const downlinkBytes = requests.length * taskBytes(n, true);
-    if (replies.length === 0) {
-      return { counted: 0, trainLoss: NaN, forwardPasses: 0, uplinkBytes: 0, downlinkBytes, directions: 0, clipScale: 1 };
-    }
+    if (replies.length === 0) return noReplies(downlinkBytes);
     const total = replies.reduce((s, r) => s + r.examples, 0);
     const mean = new Float64Array(n);
     for (const r of replies) {
@@ -144,9 +152,7 @@ export class FedAvg implements Strategy {
     }
     for (let i = 0; i < n; i++) weights[i] += mean[i];
     return {
-      counted: replies.length,
-      trainLoss: replies.reduce((s, r) => s + r.loss, 0) / replies.length,
-      forwardPasses: replies.reduce((s, r) => s + r.forwardPasses, 0),
+      ...replyTotals(replies),
       uplinkBytes: replies.length * deltaBytes(n),
       downlinkBytes,
       directions: replies.length * K * this.local.localSteps,

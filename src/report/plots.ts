@@ -106,65 +106,63 @@ function curveRows(runs: readonly RunData[]) {
   );
 }
 
-export function accuracyCurves(suite: SuiteData): Plot | null {
+type CurveRow = ReturnType<typeof curveRows>[number];
+
+/** Test accuracy against one measure of progress (epochs, compute, time): one line per run, backprop dashed. */
+function accuracyAgainst(
+  suite: SuiteData,
+  x: { field: keyof CurveRow; title: string; log?: boolean; keep?: (r: CurveRow) => boolean },
+  plot: { file: string; title: string; heading: string; subtitle: string },
+): Plot | null {
   const runs = withMetrics(suite.runs);
   if (runs.length === 0) return null;
+  const rows = curveRows(runs);
   const body = facetIfNeeded(runs, {
-    data: { values: curveRows(runs) },
+    data: { values: x.keep ? rows.filter(x.keep) : rows },
     mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch (pass over every client shard)' },
+      x: { field: x.field, type: 'quantitative', title: x.title, ...(x.log ? { scale: { type: 'log' } } : {}) },
       y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
       color: runColor(runs),
       strokeDash: DASH,
       tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'accuracy', format: '.2%' }],
     },
   });
-  return {
-    file: `${suite.name}-accuracy.png`,
-    title: 'Test accuracy over epochs',
-    spec: chart(`${short(suite)}: test accuracy over epochs`, 'EMA weights where the run keeps an EMA; dashed = backprop baseline', body),
-  };
+  return { file: `${suite.name}-${plot.file}.png`, title: plot.title, spec: chart(`${short(suite)}: ${plot.heading}`, plot.subtitle, body) };
+}
+
+export function accuracyCurves(suite: SuiteData): Plot | null {
+  return accuracyAgainst(
+    suite,
+    { field: 'epoch', title: 'epoch (pass over every client shard)' },
+    { file: 'accuracy', title: 'Test accuracy over epochs', heading: 'test accuracy over epochs', subtitle: 'EMA weights where the run keeps an EMA; dashed = backprop baseline' },
+  );
 }
 
 export function accuracyVsForwardPasses(suite: SuiteData): Plot | null {
-  const runs = withMetrics(suite.runs);
-  if (runs.length === 0) return null;
-  const body = facetIfNeeded(runs, {
-    data: { values: curveRows(runs).filter((r) => r.forwardPerClient > 0) },
-    mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
-    encoding: {
-      x: { field: 'forwardPerClient', type: 'quantitative', title: 'forward passes per client (log scale)', scale: { type: 'log' } },
-      y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
-      color: runColor(runs),
-      strokeDash: DASH,
+  return accuracyAgainst(
+    suite,
+    { field: 'forwardPerClient', title: 'forward passes per client (log scale)', log: true, keep: (r) => r.forwardPerClient > 0 },
+    {
+      file: 'forward-passes',
+      title: 'Accuracy against forward passes',
+      heading: 'accuracy against compute',
+      subtitle: 'each backprop forward pass also costs one backward pass (≈ 2 forward passes)',
     },
-  });
-  return {
-    file: `${suite.name}-forward-passes.png`,
-    title: 'Accuracy against forward passes',
-    spec: chart(`${short(suite)}: accuracy against compute`, 'each backprop forward pass also costs one backward pass (≈ 2 forward passes)', body),
-  };
+  );
 }
 
 export function accuracyVsWallTime(suite: SuiteData): Plot | null {
-  const runs = withMetrics(suite.runs);
-  if (runs.length === 0) return null;
-  const body = facetIfNeeded(runs, {
-    data: { values: curveRows(runs) },
-    mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
-    encoding: {
-      x: { field: 'wallMinutes', type: 'quantitative', title: 'wall-clock minutes (whole federation)' },
-      y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
-      color: runColor(runs),
-      strokeDash: DASH,
+  return accuracyAgainst(
+    suite,
+    { field: 'wallMinutes', title: 'wall-clock minutes (whole federation)' },
+    {
+      file: 'wall-time',
+      title: 'Accuracy against wall time',
+      heading: 'accuracy against wall-clock time',
+      subtitle: 'all clients simulated on one machine; times depend on its load',
     },
-  });
-  return {
-    file: `${suite.name}-wall-time.png`,
-    title: 'Accuracy against wall time',
-    spec: chart(`${short(suite)}: accuracy against wall-clock time`, 'all clients simulated on one machine; times depend on its load', body),
-  };
+  );
 }
 
 export function accuracyVsK(suite: SuiteData): Plot | null {
