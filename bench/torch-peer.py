@@ -156,22 +156,21 @@ class Peer:
         }
 
 
-def read_f32(path, count):
+def read_array(path, count, dtype, unit):
     with open(path, "rb") as f:
         data = bytearray(f.read())
-    t = torch.frombuffer(data, dtype=torch.float32)
+    t = torch.frombuffer(data, dtype=dtype)
     if t.numel() != count:
-        raise ValueError(f"{path}: {t.numel()} floats, expected {count}")
+        raise ValueError(f"{path}: {t.numel()} {unit}, expected {count}")
     return t.clone()
+
+
+def read_f32(path, count):
+    return read_array(path, count, torch.float32, "floats")
 
 
 def read_u8(path, count):
-    with open(path, "rb") as f:
-        data = bytearray(f.read())
-    t = torch.frombuffer(data, dtype=torch.uint8)
-    if t.numel() != count:
-        raise ValueError(f"{path}: {t.numel()} bytes, expected {count}")
-    return t.clone()
+    return read_array(path, count, torch.uint8, "bytes")
 
 
 def write_f32(t, path):

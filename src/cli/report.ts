@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadInputs, type ReportInputs } from '../report/data.ts';
-import { memorySection, suiteSection, summaryTable, type MarkdownContext } from '../report/markdown.ts';
+import { memorySection, suiteSection, memorySummaryTable, summaryTable, type MarkdownContext } from '../report/markdown.ts';
 import { memoryPlot, renderPng, suitePlots, type Plot } from '../report/plots.ts';
 import type { SuiteRecord } from '../report/suite.ts';
 import { ConfigError } from './config.ts';
@@ -56,7 +56,10 @@ export async function writeReport(opts: ReportOptions): Promise<ReportResult> {
   );
   if (opts.regenerate) parts.push(`Regenerate this page from the archived records: \`${opts.regenerate}\`.`, '');
   const summary = summaryTable(inputs.suites, ctx);
-  if (summary) parts.push('## Summary', '', summary, '');
+  const memorySummary = memorySummaryTable(inputs.memory);
+  if (summary || memorySummary) parts.push('## Summary', '');
+  if (summary) parts.push(summary, '');
+  if (memorySummary) parts.push('Client memory, each mode in a fresh process:', '', memorySummary, '');
   for (const [i, mem] of inputs.memory.entries()) {
     const names = inputs.memory.map((m) => basename(m.dir));
     const name = inputs.memory.length === 1 ? 'memory' : new Set(names).size === names.length ? names[i]! : `memory-${i + 1}`;

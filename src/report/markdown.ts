@@ -186,20 +186,51 @@ export function summaryTable(suites: readonly SuiteData[], ctx: MarkdownContext)
         const m = matchBaseline(r, s.runs);
         return { r, n, m, bp: m ? accuracyAt(m.run, n.steps) : null };
       });
-    if (pairs.length === 0) continue;
-    const best = pairs.reduce((a, b) => (b.n.finalAccuracy > a.n.finalAccuracy ? b : a));
-    const bpUp = best.m ? numbers(best.m.run)!.uplinkPerClientRound : null;
-    rows.push(
-      `| [${s.title}](#${anchor(s.title)}) | ${best.r.id} | ${best.n.steps} | ${pct(best.n.finalAccuracy)} | ` +
-        `${best.m ? `${pct(best.bp)} (${best.m.run.id})` : '—'} | ${gapPoints(best.n.finalAccuracy, best.bp)} | ` +
-        `${bytes(best.n.uplinkPerClientRound)} | ${bpUp === null ? '—' : bytes(bpUp)} |`,
-    );
+    // A suite over several datasets (the K sweep) gets one row per dataset: accuracies across datasets don't compare.
+    const datasets = [...new Set(pairs.map((p) => p.r.config.dataset))];
+    for (const dataset of datasets) {
+      const mine = pairs.filter((p) => p.r.config.dataset === dataset);
+      const best = mine.reduce((a, b) => (b.n.finalAccuracy > a.n.finalAccuracy ? b : a));
+      const bpUp = best.m ? numbers(best.m.run)!.uplinkPerClientRound : null;
+      rows.push(
+        `| [${s.title}](#${anchor(s.title)})${datasets.length > 1 ? `, ${dataset}` : ''} | ${best.r.id} | ${best.n.steps} | ${pct(best.n.finalAccuracy)} | ` +
+          `${best.m ? `${pct(best.bp)} (${best.m.run.id})` : '—'} | ${gapPoints(best.n.finalAccuracy, best.bp)} | ` +
+          `${bytes(best.n.uplinkPerClientRound)} | ${bpUp === null ? '—' : bytes(bpUp)} |`,
+      );
+    }
   }
   if (rows.length === 0) return null;
   void ctx;
   return [
     '| suite | best BAFFLE run | steps | its test accuracy | backprop, same steps | gap, points | BAFFLE uplink / client / round | backprop uplink / client / round |',
     '|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+/** One row per memory measurement: BAFFLE's client memory as a fraction of backprop's. */
+export function memorySummaryTable(memory: readonly MemoryData[]): string | null {
+  const rows: string[] = [];
+  for (const mem of memory) {
+    const r = mem.report;
+    const by = (m: string) => r.samples.find((s) => s.mode === m);
+    const idle = by('idle');
+    const ort = by('baffle-ort');
+    const bp = by('bp-tfjs');
+    if (!idle || !ort || !bp) continue;
+    const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+    const over = (s: typeof bp) => s.rssPeak - idle.rssPeak;
+    const growth = (s: typeof bp) => Math.max(0, s.rssPeak - s.rssLoaded);
+    const frac = (a: number, b: number) => (b > 0 ? `${((100 * a) / b).toFixed(0)}%` : '—');
+    rows.push(
+      `| [${r.model}](#${anchor(`Client memory, ${r.model}: BAFFLE against backprop`)}) | ${r.batch} | ${r.K} | ${mib(over(ort))} | ${mib(over(bp))} | ` +
+        `**${frac(over(ort), over(bp))}** | ${mib(growth(ort))} | ${mib(growth(bp))} | **${frac(growth(ort), growth(bp))}** |`,
+    );
+  }
+  if (rows.length === 0) return null;
+  return [
+    '| model | batch | K | BAFFLE client (ONNX Runtime): peak RSS over idle, MiB | backprop client (tfjs): peak RSS over idle, MiB | BAFFLE as a fraction of backprop | BAFFLE: RSS growth during the steps, MiB | backprop: RSS growth, MiB | fraction |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
