@@ -217,6 +217,7 @@ export function memorySummaryTable(memory: readonly MemoryData[]): string | null
     const idle = by('idle');
     const ort = by('baffle-ort');
     const bp = by('bp-tfjs');
+    const fwd = by('baffle-tfjs');
     if (!idle || !ort || !bp) continue;
     const mib = (b: number) => (b / 2 ** 20).toFixed(1);
     const over = (s: typeof bp) => s.rssPeak - idle.rssPeak;
@@ -224,13 +225,14 @@ export function memorySummaryTable(memory: readonly MemoryData[]): string | null
     const frac = (a: number, b: number) => (b > 0 ? `${((100 * a) / b).toFixed(0)}%` : '—');
     rows.push(
       `| [${r.model}](#${anchor(`Client memory, ${r.model}: BAFFLE against backprop`)}) | ${r.batch} | ${r.K} | ${mib(over(ort))} | ${mib(over(bp))} | ` +
-        `**${frac(over(ort), over(bp))}** | ${mib(growth(ort))} | ${mib(growth(bp))} | **${frac(growth(ort), growth(bp))}** |`,
+        `**${frac(over(ort), over(bp))}** | ${mib(growth(ort))} | ${mib(growth(bp))} | **${frac(growth(ort), growth(bp))}** | ` +
+        `${fwd?.enginePeakBytes && bp.enginePeakBytes ? `${mib(fwd.enginePeakBytes)} / ${mib(bp.enginePeakBytes)} = **${frac(fwd.enginePeakBytes, bp.enginePeakBytes)}**` : '—'} |`,
     );
   }
   if (rows.length === 0) return null;
   return [
-    '| model | batch | K | BAFFLE client (ONNX Runtime): peak RSS over idle, MiB | backprop client (tfjs): peak RSS over idle, MiB | BAFFLE as a fraction of backprop | BAFFLE: RSS growth during the steps, MiB | backprop: RSS growth, MiB | fraction |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| model | batch | K | BAFFLE client (ONNX Runtime): peak RSS over idle, MiB | backprop client (tfjs): peak RSS over idle, MiB | BAFFLE as a fraction of backprop | BAFFLE: RSS growth during the steps, MiB | backprop: RSS growth, MiB | fraction | same engine (tfjs): peak tensor memory of a step, BAFFLE / backprop, MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
