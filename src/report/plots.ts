@@ -179,6 +179,9 @@ export function accuracyVsK(suite: SuiteData): Plot | null {
   }
   const ks = [...new Set(points.map((p) => p.K))].sort((a, b) => a - b);
   const color = { field: 'series', type: 'nominal', title: 'BAFFLE runs', scale: { scheme: 'tableau10' } };
+  // The y axis starts a little below the lowest point (on a 10% grid), so that differences between K show.
+  const lowest = Math.min(...points.map((p) => p.accuracy), ...rules.map((r) => r.accuracy));
+  const yFloor = Math.max(0, Math.floor((lowest - 0.05) * 10) / 10);
   return {
     file: `${suite.name}-accuracy-vs-K.png`,
     title: 'Final accuracy against K',
@@ -191,7 +194,7 @@ export function accuracyVsK(suite: SuiteData): Plot | null {
           mark: { type: 'line', point: { size: 80, filled: true }, strokeWidth: 2.5 },
           encoding: {
             x: { field: 'K', type: 'quantitative', title: 'K, directions per client per step (log scale)', scale: { type: 'log' }, axis: { values: ks, format: 'd' } },
-            y: { field: 'accuracy', type: 'quantitative', title: 'final test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+            y: { field: 'accuracy', type: 'quantitative', title: 'final test accuracy', axis: { format: '.0%' }, scale: { domain: [yFloor, 1] } },
             color,
           },
         },
