@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../src/cli/config.ts';
 import type { MemoryReport } from '../src/cli/memory.ts';
+import type { RunConfig } from '../src/cli/config.ts';
+import type { RunData, SuiteData } from '../src/report/data.ts';
 import { loadSuite, suiteCommand } from '../src/report/suite.ts';
 
 const BIN = new URL('../bin/baffle.js', import.meta.url).pathname;
@@ -141,4 +143,33 @@ test('baffle suite + baffle report: tables with every run, BAFFLE beside backpro
   assert.ok(existsSync(join(root, 'archive', 'tiny-runs', 'k4', 'metrics.jsonl')));
   assert.equal(existsSync(join(root, 'archive', 'tiny-runs', 'k4', 'weights.bin')), false);
   assert.match(md2, /\[k4\]\(\.\.\/archive\/tiny-runs\/k4\)/, 'rows link the archived run directories');
+});
+
+test('suite reading of an ablation: each variant against the base run, BAFFLE and its own backprop baseline', async () => {
+  const { DEFAULT_CONFIG } = await import('../src/cli/config.ts');
+  const { suiteReading } = await import('../src/report/markdown.ts');
+  const run = (id: string, over: Partial<RunConfig>, accuracy: number): RunData => ({
+    id,
+    dir: `/runs/${id}`,
+    config: { ...DEFAULT_CONFIG, hidden: [128], model: 'lenet', ...over },
+    metrics: [
+      { epoch: 1, step: 10, testAccuracy: accuracy, testLoss: 1, trainLoss: 1, forwardPasses: 10 * 10 * 101, uplinkBytes: 4200, downlinkBytes: 1, directions: 0, lr: 0.01, wallMs: 1000 },
+    ],
+    finished: true,
+    status: 'done',
+  });
+  const suite: SuiteData = {
+    name: 'ablation', dir: '/runs', title: 'Ablation', description: '', command: null, commands: [], source: null, overrides: {}, notes: null,
+    runs: [
+      run('base', {}, 0.4),
+      run('base-bp', { algorithm: 'bp' }, 0.8),
+      run('relu', { activation: 'relu' }, 0.35),
+      run('relu-bp', { algorithm: 'bp', activation: 'relu' }, 0.82),
+      run('central', { scheme: 'central', K: 50 }, 0.38),
+    ],
+  };
+  const text = suiteReading(suite).join(' ');
+  assert.match(text, /Against the base run \(40\.00%; backprop 80\.00%\)/);
+  assert.match(text, /relu −5\.00 \(its backprop baseline \+2\.00\)/);
+  assert.match(text, /central −2\.00 \(same backprop baseline\)/);
 });

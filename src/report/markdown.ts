@@ -136,6 +136,20 @@ export function suiteReading(suite: SuiteData): string[] {
         `${pts(g[g.length - 1]!.gap)} (${g[g.length - 1]!.id}).`,
     );
   }
+  // An ablation (a run named 'base' and variants of it): how much each change moves BAFFLE, and its baseline.
+  const base = pairs.find((p) => p.r.id === 'base');
+  if (base && base.bp !== null && pairs.length > 1) {
+    const pts = (x: number) => `${x < 0 ? '−' : '+'}${Math.abs(100 * x).toFixed(2)}`;
+    const items = pairs
+      .filter((p) => p !== base)
+      .map((p) => {
+        const bpMove = p.bp !== null && p.m && p.m.run !== base.m?.run ? ` (its backprop baseline ${pts(p.bp - base.bp!)})` : ' (same backprop baseline)';
+        return `${p.r.id} ${pts(p.n.finalAccuracy - base.n.finalAccuracy)}${bpMove}`;
+      });
+    out.push(
+      `Against the base run (${pct(base.n.finalAccuracy)}; backprop ${pct(base.bp)}), in points of test accuracy at the last step: ${items.join(', ')}.`,
+    );
+  }
   if (kVaries(suite)) {
     const byDataset = new Map<string, RunData[]>();
     for (const r of baffle) byDataset.set(r.config.dataset, [...(byDataset.get(r.config.dataset) ?? []), r]);
