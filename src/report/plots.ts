@@ -65,10 +65,32 @@ function multiDataset(runs: readonly RunData[]): boolean {
 }
 
 /** Colour scale over run ids, in the suite's order, so every chart of a suite colours a run the same way. */
+// Vega's tableau20: ten hues, each as a dark and a light shade.
+const TABLEAU20 = [
+  '#4c78a8', '#9ecae9', '#f58518', '#ffbf79', '#54a24b', '#88d27a', '#b79a20', '#f2cf5b', '#439894', '#83bcb6',
+  '#e45756', '#ff9d98', '#79706e', '#bab0ac', '#d67195', '#fcbfd2', '#b279a2', '#d6a5c9', '#9e765f', '#d8b5a5',
+];
+
+/**
+ * One colour per run, a backprop baseline in the light shade of the hue of the first BAFFLE run it matches
+ * exactly (so each pair reads at a glance: same hue, BAFFLE solid, backprop dashed); legend in that order.
+ */
 function runColor(runs: readonly RunData[]): Spec {
-  const ids = runs.map((r) => r.id);
-  const scheme = ids.length <= 10 ? 'tableau10' : 'tableau20';
-  return { field: 'run', type: 'nominal', title: 'run', scale: { domain: ids, scheme }, legend: { columns: ids.length > 14 ? 2 : 1 } };
+  const domain: string[] = [];
+  const range: string[] = [];
+  let hue = 0;
+  const add = (id: string, color: string) => {
+    domain.push(id);
+    range.push(color);
+  };
+  for (const r of runs.filter((x) => !isBp(x))) {
+    const h = hue++ % 10;
+    add(r.id, TABLEAU20[2 * h]!);
+    const m = matchBaseline(r, runs);
+    if (m && m.differs.length === 0 && !domain.includes(m.run.id)) add(m.run.id, TABLEAU20[2 * h + 1]!);
+  }
+  for (const r of runs) if (!domain.includes(r.id)) add(r.id, TABLEAU20[2 * (hue++ % 10)]!);
+  return { field: 'run', type: 'nominal', title: 'run', scale: { domain, range }, legend: { columns: domain.length > 14 ? 2 : 1 } };
 }
 
 function facetIfNeeded(runs: readonly RunData[], layerOrUnit: Spec, width = 620, height = 340): Spec {
@@ -108,6 +130,11 @@ function curveRows(runs: readonly RunData[]) {
 
 type CurveRow = ReturnType<typeof curveRows>[number];
 
+/** Where an accuracy axis starts: a little below the lowest value, on a 10% grid, so that differences show. */
+function accuracyFloor(values: readonly number[]): number {
+  return values.length === 0 ? 0 : Math.max(0, Math.floor((Math.min(...values) - 0.05) * 10) / 10);
+}
+
 /** Test accuracy against one measure of progress (epochs, compute, time): one line per run, backprop dashed. */
 function accuracyAgainst(
   suite: SuiteData,
@@ -116,13 +143,14 @@ function accuracyAgainst(
 ): Plot | null {
   const runs = withMetrics(suite.runs);
   if (runs.length === 0) return null;
-  const rows = curveRows(runs);
+  const all = curveRows(runs);
+  const rows = x.keep ? all.filter(x.keep) : all;
   const body = facetIfNeeded(runs, {
-    data: { values: x.keep ? rows.filter(x.keep) : rows },
+    data: { values: rows },
     mark: { type: 'line', point: { size: 30 }, strokeWidth: 2.2 },
     encoding: {
       x: { field: x.field, type: 'quantitative', title: x.title, ...(x.log ? { scale: { type: 'log' } } : {}) },
-      y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+      y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy', axis: { format: '.0%' }, scale: { domain: [accuracyFloor(rows.map((r) => r.accuracy)), 1] } },
       color: runColor(runs),
       strokeDash: DASH,
       tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'accuracy', format: '.2%' }],
@@ -179,9 +207,7 @@ export function accuracyVsK(suite: SuiteData): Plot | null {
   }
   const ks = [...new Set(points.map((p) => p.K))].sort((a, b) => a - b);
   const color = { field: 'series', type: 'nominal', title: 'BAFFLE runs', scale: { scheme: 'tableau10' } };
-  // The y axis starts a little below the lowest point (on a 10% grid), so that differences between K show.
-  const lowest = Math.min(...points.map((p) => p.accuracy), ...rules.map((r) => r.accuracy));
-  const yFloor = Math.max(0, Math.floor((lowest - 0.05) * 10) / 10);
+  const yFloor = accuracyFloor([...points.map((p) => p.accuracy), ...rules.map((r) => r.accuracy)]);
   return {
     file: `${suite.name}-accuracy-vs-K.png`,
     title: 'Final accuracy against K',
