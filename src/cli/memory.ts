@@ -199,16 +199,26 @@ function peakRss(): number {
 // ---------------------------------------------------------------------------------------------------
 // Parent side
 
-function fmtMiB(bytes: number | null): string {
+export function fmtMiB(bytes: number | null): string {
   return bytes === null ? '—' : (bytes / 2 ** 20).toFixed(1);
+}
+
+/** The sample of one client mode, if it was measured. */
+export function sampleOf(r: MemoryReport, mode: MemoryMode): MemorySample | undefined {
+  return r.samples.find((s) => s.mode === mode);
+}
+
+/** How much the resident set grew during the measured steps: peak above the process with engine and model loaded. */
+export function stepGrowth(s: MemorySample): number {
+  return Math.max(0, s.rssPeak - s.rssLoaded);
 }
 
 /** The markdown table of a memory report (also used by `baffle report`). */
 export function memoryMarkdown(r: MemoryReport): string {
-  const idle = r.samples.find((s) => s.mode === 'idle');
+  const idle = sampleOf(r, 'idle');
   const rows = r.samples.map((s) => {
     const over = idle && s.mode !== 'idle' ? fmtMiB(s.rssPeak - idle.rssPeak) : '—';
-    const growth = s.mode === 'idle' ? '—' : fmtMiB(Math.max(0, s.rssPeak - s.rssLoaded));
+    const growth = s.mode === 'idle' ? '—' : fmtMiB(stepGrowth(s));
     return (
       `| ${s.mode} | ${s.forwardPasses || '—'} | ${fmtMiB(s.rssPeak)} | ${over} | ${fmtMiB(s.rssLoaded)} | ${growth} | ` +
       `${fmtMiB(s.enginePeakBytes)} | ${fmtMiB(s.wasmHeapBytes)} | ${s.stepMs === null ? '—' : s.stepMs.toFixed(1)} |`

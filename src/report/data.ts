@@ -244,6 +244,25 @@ export function matchBaseline(run: RunData, candidates: readonly RunData[]): Bas
   return best;
 }
 
+/** A finished BAFFLE run, its numbers, its backprop baseline and that baseline's accuracy at the same step. */
+export interface BaselinePair {
+  r: RunData;
+  n: RunNumbers;
+  m: BaselineMatch | null;
+  bp: number | null;
+}
+
+/** Every finished BAFFLE run of `runs` paired with its backprop baseline among them. */
+export function baselinePairs(runs: readonly RunData[]): BaselinePair[] {
+  return runs
+    .filter((r) => !isBp(r) && numbers(r) !== null)
+    .map((r) => {
+      const n = numbers(r)!;
+      const m = matchBaseline(r, runs);
+      return { r, n, m, bp: m ? accuracyAt(m.run, n.steps) : null };
+    });
+}
+
 /** Keys whose values differ between the suite's runs (its independent variables), in config order. */
 export function suiteVaryingKeys(runs: readonly RunData[]): (keyof RunConfig)[] {
   if (runs.length === 0) return [];

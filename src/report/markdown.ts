@@ -1,10 +1,11 @@
 // The report's text: tables and readings built from run data only (no number is typed by hand).
 import { basename, relative } from 'node:path';
 import type { RunConfig } from '../cli/config.ts';
-import { memoryMarkdown } from '../cli/memory.ts';
+import { fmtMiB, memoryMarkdown, sampleOf, stepGrowth } from '../cli/memory.ts';
 import {
   accuracyAt,
   algorithmName,
+  baselinePairs,
   bytes,
   count,
   duration,
@@ -96,14 +97,9 @@ export function suiteTable(suite: SuiteData, ctx: MarkdownContext): string {
 /** A few sentences stating what the suite's numbers say (generated from the runs). */
 export function suiteReading(suite: SuiteData): string[] {
   const out: string[] = [];
-  const done = suite.runs.filter((r) => numbers(r) !== null);
-  const baffle = done.filter((r) => !isBp(r));
-  if (baffle.length === 0) return out;
-  const pairs = baffle.map((r) => {
-    const n = numbers(r)!;
-    const m = matchBaseline(r, suite.runs);
-    return { r, n, m, bp: m ? accuracyAt(m.run, n.steps) : null };
-  });
+  const pairs = baselinePairs(suite.runs);
+  if (pairs.length === 0) return out;
+  const baffle = pairs.map((p) => p.r);
   const best = pairs.reduce((a, b) => (b.n.finalAccuracy > a.n.finalAccuracy ? b : a));
   const worst = pairs.reduce((a, b) => (b.n.finalAccuracy < a.n.finalAccuracy ? b : a));
   const steps = [...new Set(pairs.map((p) => p.n.steps))];
@@ -193,13 +189,7 @@ export function suiteSection(suite: SuiteData, plots: readonly Plot[], ctx: Mark
 export function summaryTable(suites: readonly SuiteData[], ctx: MarkdownContext): string | null {
   const rows: string[] = [];
   for (const s of suites) {
-    const pairs = s.runs
-      .filter((r) => !isBp(r) && numbers(r) !== null)
-      .map((r) => {
-        const n = numbers(r)!;
-        const m = matchBaseline(r, s.runs);
-        return { r, n, m, bp: m ? accuracyAt(m.run, n.steps) : null };
-      });
+    const pairs = baselinePairs(s.runs);
     // A suite over several datasets (the K sweep) gets one row per dataset: accuracies across datasets don't compare.
     const datasets = [...new Set(pairs.map((p) => p.r.config.dataset))];
     for (const dataset of datasets) {
@@ -227,20 +217,17 @@ export function memorySummaryTable(memory: readonly MemoryData[]): string | null
   const rows: string[] = [];
   for (const mem of memory) {
     const r = mem.report;
-    const by = (m: string) => r.samples.find((s) => s.mode === m);
-    const idle = by('idle');
-    const ort = by('baffle-ort');
-    const bp = by('bp-tfjs');
-    const fwd = by('baffle-tfjs');
+    const idle = sampleOf(r, 'idle');
+    const ort = sampleOf(r, 'baffle-ort');
+    const bp = sampleOf(r, 'bp-tfjs');
+    const fwd = sampleOf(r, 'baffle-tfjs');
     if (!idle || !ort || !bp) continue;
-    const mib = (b: number) => (b / 2 ** 20).toFixed(1);
     const over = (s: typeof bp) => s.rssPeak - idle.rssPeak;
-    const growth = (s: typeof bp) => Math.max(0, s.rssPeak - s.rssLoaded);
-    const frac = (a: number, b: number) => (b > 0 ? `${((100 * a) / b).toFixed(0)}%` : '—');
+    const share = (a: number, b: number) => pct(a / b, 0);
     rows.push(
-      `| [${r.model}](#${anchor(`Client memory, ${r.model}: BAFFLE against backprop`)}) | ${r.batch} | ${r.K} | ${mib(over(ort))} | ${mib(over(bp))} | ` +
-        `**${frac(over(ort), over(bp))}** | ${mib(growth(ort))} | ${mib(growth(bp))} | **${frac(growth(ort), growth(bp))}** | ` +
-        `${fwd?.enginePeakBytes && bp.enginePeakBytes ? `${mib(fwd.enginePeakBytes)} / ${mib(bp.enginePeakBytes)} = **${frac(fwd.enginePeakBytes, bp.enginePeakBytes)}**` : '—'} |`,
+      `| [${r.model}](#${anchor(`Client memory, ${r.model}: BAFFLE against backprop`)}) | ${r.batch} | ${r.K} | ${fmtMiB(over(ort))} | ${fmtMiB(over(bp))} | ` +
+        `**${share(over(ort), over(bp))}** | ${fmtMiB(stepGrowth(ort))} | ${fmtMiB(stepGrowth(bp))} | **${share(stepGrowth(ort), stepGrowth(bp))}** | ` +
+        `${fwd?.enginePeakBytes && bp.enginePeakBytes ? `${fmtMiB(fwd.enginePeakBytes)} / ${fmtMiB(bp.enginePeakBytes)} = **${share(fwd.enginePeakBytes, bp.enginePeakBytes)}**` : '—'} |`,
     );
   }
   if (rows.length === 0) return null;
@@ -261,22 +248,19 @@ export function anchor(title: string): string {
 
 export function memorySection(mem: MemoryData, plot: Plot | null, ctx: MarkdownContext): string {
   const r = mem.report;
-  const by = (m: string) => r.samples.find((s) => s.mode === m);
   const lines = [`## Client memory, ${r.model}: BAFFLE against backprop`, '', memoryMarkdown(r), '', `(from \`${link(ctx, mem.dir)}\`)`, ''];
   if (plot) lines.push(`![${plot.title}](${link(ctx, `${ctx.outDir}/${plot.file}`)})`, '');
-  const idle = by('idle');
-  const ort = by('baffle-ort');
-  const fwd = by('baffle-tfjs');
-  const bp = by('bp-tfjs');
-  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-  const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)}%`;
+  const idle = sampleOf(r, 'idle');
+  const ort = sampleOf(r, 'baffle-ort');
+  const fwd = sampleOf(r, 'baffle-tfjs');
+  const bp = sampleOf(r, 'bp-tfjs');
+  const mib = (b: number) => `${fmtMiB(b)} MiB`;
   const sentences: string[] = [];
   if (idle && ort && bp) {
-    const growth = (s: typeof bp) => Math.max(0, s.rssPeak - s.rssLoaded);
     sentences.push(
-      `The BAFFLE client (ONNX Runtime) needs ${pct(ort.rssPeak - idle.rssPeak, bp.rssPeak - idle.rssPeak)} of the backprop ` +
+      `The BAFFLE client (ONNX Runtime) needs ${pct((ort.rssPeak - idle.rssPeak) / (bp.rssPeak - idle.rssPeak), 0)} of the backprop ` +
         `client's memory over an idle process (peak resident set), and its resident set grows during the steps by ` +
-        `${pct(growth(ort), growth(bp))} of what the backprop client's grows.`,
+        `${pct(stepGrowth(ort) / stepGrowth(bp), 0)} of what the backprop client's grows.`,
     );
   }
   if (fwd && bp && fwd.enginePeakBytes !== null && bp.enginePeakBytes !== null) {
@@ -288,7 +272,7 @@ export function memorySection(mem: MemoryData, plot: Plot | null, ctx: MarkdownC
     );
   }
   if (ort && bp) {
-    const growth = (s: typeof bp) => mib(Math.max(0, s.rssPeak - s.rssLoaded));
+    const growth = (s: typeof bp) => mib(stepGrowth(s));
     sentences.push(
       `Resident memory grew during the training steps (peak minus the process with engine and model loaded) by ${growth(ort)} for ` +
         `the BAFFLE client on ONNX Runtime${fwd ? `, ${growth(fwd)} for BAFFLE on tfjs` : ''} and ${growth(bp)} for the backprop client.`,

@@ -7,6 +7,7 @@ import * as vl from 'vega-lite';
 import {
   accuracyAt,
   algorithmName,
+  baselinePairs,
   isBp,
   kVaries,
   matchBaseline,
@@ -64,7 +65,6 @@ function multiDataset(runs: readonly RunData[]): boolean {
   return new Set(runs.map((r) => r.config.dataset)).size > 1;
 }
 
-/** Colour scale over run ids, in the suite's order, so every chart of a suite colours a run the same way. */
 // Vega's tableau20: ten hues, each as a dark and a light shade.
 const TABLEAU20 = [
   '#4c78a8', '#9ecae9', '#f58518', '#ffbf79', '#54a24b', '#88d27a', '#b79a20', '#f2cf5b', '#439894', '#83bcb6',
@@ -72,8 +72,9 @@ const TABLEAU20 = [
 ];
 
 /**
- * One colour per run, a backprop baseline in the light shade of the hue of the first BAFFLE run it matches
- * exactly (so each pair reads at a glance: same hue, BAFFLE solid, backprop dashed); legend in that order.
+ * Colour scale over run ids, the same in every chart of a suite: one colour per run, a backprop baseline in the
+ * light shade of the hue of the first BAFFLE run it matches exactly (so each pair reads at a glance: same hue,
+ * BAFFLE solid, backprop dashed); legend in that order.
  */
 function runColor(runs: readonly RunData[]): Spec {
   const domain: string[] = [];
@@ -247,11 +248,7 @@ export function accuracyVsK(suite: SuiteData): Plot | null {
 
 export function baffleVsBackprop(suite: SuiteData): Plot | null {
   const rows: { run: string; algorithm: string; accuracy: number }[] = [];
-  for (const r of withMetrics(suite.runs)) {
-    if (isBp(r)) continue;
-    const n = numbers(r)!;
-    const m = matchBaseline(r, suite.runs);
-    const bp = m ? accuracyAt(m.run, n.steps) : null;
+  for (const { r, n, bp } of baselinePairs(suite.runs)) {
     if (bp === null) continue;
     rows.push({ run: r.id, algorithm: 'BAFFLE', accuracy: n.finalAccuracy });
     rows.push({ run: r.id, algorithm: 'backprop (matched)', accuracy: bp });
