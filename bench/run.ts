@@ -21,11 +21,12 @@ import { fmtNum, markdownTable, now, textTable, zooEntry, ZOO, type Table } from
 import { benchOrtOptions, benchPeak, benchRunOverhead, VARIANTS, type PeakResult, type VariantResult } from './ort.ts';
 import { benchNchwc, type NchwcResult } from './nchwc.ts';
 import { benchPeer, peerTable, type PeerResult } from './peer.ts';
+import { benchConvs, convsTable, type ConvsResult } from './convs.ts';
 import { benchScaling, renderScalingPng, scalingTable, type ScalingPoint } from './scaling.ts';
 import { benchRng, type RngBenchResult } from './rng.ts';
 import { benchServer, type ServerResult } from './server.ts';
 
-const SECTIONS = ['peak', 'rng', 'client', 'server', 'e2e', 'ort', 'nchwc', 'peer', 'scaling'] as const;
+const SECTIONS = ['peak', 'rng', 'client', 'server', 'e2e', 'ort', 'nchwc', 'peer', 'convs', 'scaling'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface SectionMeta {
@@ -53,6 +54,7 @@ interface Results {
   ort?: VariantResult[];
   nchwc?: NchwcResult[];
   peer?: PeerResult[];
+  convs?: ConvsResult[];
   scaling?: ScalingPoint[];
 }
 
@@ -348,6 +350,7 @@ function allTables(r: Results): Table[] {
     ortTable(r),
     nchwcTable(r),
     r.peer ? peerTable(r.peer) : null,
+    r.convs ? convsTable(r.convs) : null,
     r.scaling ? scalingTable(r.scaling) : null,
   ].filter(
     (t): t is Table => t !== null,
@@ -442,6 +445,7 @@ async function main(): Promise<void> {
       ort: ortTable,
       nchwc: nchwcTable,
       peer: (x: Results) => (x.peer ? peerTable(x.peer) : null),
+      convs: (x: Results) => (x.convs ? convsTable(x.convs) : null),
       scaling: (x: Results) => (x.scaling ? scalingTable(x.scaling) : null),
     };
     const table = tables[s](results);
@@ -528,6 +532,10 @@ async function main(): Promise<void> {
       targetMs: quick ? 150 : 300,
       untuned: true,
     });
+  });
+
+  await section('convs', async () => {
+    results.convs = await benchConvs({ install: installTorch, models: quick ? ['lenet', 'wrn-gn-3'] : ['lenet', 'wrn-gn-1', 'wrn-gn-3'] });
   });
 
   await section('scaling', async () => {
