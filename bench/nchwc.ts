@@ -2,7 +2,8 @@
 //  - plain: the project's graph, weights fed as inputs → onnxruntime keeps im2col Conv + separate activations;
 //  - optimised, without the GroupNorm fold: onnxruntime's NCHWc graph with the weights fed back in as
 //    engine-layout inputs (gathered per pass), reorders around every GroupNorm;
-//  - optimised (the engine's default): the same with GroupNorm + activation moved into the blocked layout.
+//  - optimised without explicit padding: 5×5 convolutions pad inside the kernel (the engine before that pass);
+//  - optimised (the engine's default): GroupNorm + activation in the blocked layout, wide-kernel inputs padded.
 // One client pass = perturbInto + session.loss at batch 32, on one core (process on-CPU time, main thread),
 // interleaved round-robin; plus the agreement of losses and forward-difference scalars with the plain graph.
 import { OrtSession } from '../src/engine/ort.ts';
@@ -20,15 +21,20 @@ export interface NchwcResult {
   gathered: number;
   /** GroupNorm chains folded into the blocked layout; the CPU's NCHWc block size. */
   folded: number;
+  /** Convolutions run unpadded on an explicitly padded input. */
+  /** Absent in records from before the explicit padding. */
+  padded?: number;
   /** Contrib ops of the optimised graph, e.g. "com.microsoft.nchwc:Conv×10". */
   ops: string;
   /** Largest |ΔL| / |L| against the plain graph over a few perturbed passes. */
   maxRelLossDiff: number;
   /** Largest |Δa_k| / |a_k| of the forward-difference scalars (σ = 1e-4). */
   maxRelScalarDiff: number;
-  /** On-CPU ms per client pass (perturbInto + forward): plain, optimised without the fold, optimised. */
+  /** On-CPU ms per client pass (perturbInto + forward): plain, optimised without the fold, without explicit padding, optimised. */
   plainMs: number;
   noFoldMs: number;
+  /** Absent in records from before the explicit padding. */
+  noPadMs?: number;
   optimizedMs: number;
   /** Of optimizedMs: the gather. */
   gatherMs: number;
@@ -52,8 +58,12 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
     graph: 'optimized',
     optimizer: (m, o) => optimizeWithWeightInputs(m, o, { foldReorders: false }),
   });
+  const noPad = await OrtSession.create(model, {
+    graph: 'optimized',
+    optimizer: (m, o) => optimizeWithWeightInputs(m, o, { padExplicitly: false }),
+  });
   const g = await optimizeWithWeightInputs(model, { intraOpNumThreads: 1 });
-  for (const s of [plain, fast, noFold]) s.setBatch(batch);
+  for (const s of [plain, fast, noFold, noPad]) s.setBatch(batch);
   const w = model.initWeights(1);
   const scratch = new Float32Array(w.length);
   const sigma = 1e-4;
@@ -72,10 +82,10 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
       maxRelScalarDiff = Math.max(maxRelScalarDiff, Math.abs(a1 - a0) / Math.max(1e-12, Math.abs(a0)));
     }
     const passes = opts.passes ?? 12;
-    const times = { plain: [] as number[], noFold: [] as number[], fast: [] as number[], gather: [] as number[] };
+    const times = { plain: [] as number[], noFold: [] as number[], noPad: [] as number[], fast: [] as number[], gather: [] as number[] };
     let k = 100;
     for (let r = 0; r < (opts.rounds ?? 9); r++) {
-      for (const [key, s] of [['plain', plain], ['noFold', noFold], ['fast', fast]] as const) {
+      for (const [key, s] of [['plain', plain], ['noFold', noFold], ['noPad', noPad], ['fast', fast]] as const) {
         const g0 = fast.timing.gatherMs;
         const c0 = processCpuNs();
         for (let i = 0; i < passes; i++) {
@@ -94,6 +104,7 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
       tensors: g.feeds.filter((f) => f.kind === 'gather').length,
       gathered: fast.gatheredPerPass,
       folded: g.foldedReorders,
+      padded: g.paddedExplicitly,
       ops: Object.entries(fast.contribOps)
         .map(([op, n]) => `${op.replace('com.microsoft.nchwc:', 'nchwc:')}×${n}`)
         .join(', '),
@@ -101,6 +112,7 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
       maxRelScalarDiff,
       plainMs,
       noFoldMs: median(times.noFold),
+      noPadMs: median(times.noPad),
       optimizedMs,
       gatherMs: median(times.gather),
       speedup: plainMs / optimizedMs,
@@ -111,5 +123,6 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
     await plain.dispose();
     await fast.dispose();
     await noFold.dispose();
+    await noPad.dispose();
   }
 }

@@ -318,15 +318,17 @@ function nchwcTable(r: Results): Table | null {
   if (!r.nchwc?.length || r.nchwc[0]!.plainMs === undefined) return null;
   return {
     title: "Engine graphs: plain vs onnxruntime's optimised (NCHWc) graph with the weights fed as inputs (one client pass, on-CPU ms)",
-    head: ['model', 'plain ms/pass', 'optimised, no GN fold', 'optimised (default)', 'of which gather', 'speed-up', 'GN chains folded', 'max rel. Δloss', 'max rel. Δa_k', 'create ms plain / optimised', 'contrib ops'],
+    head: ['model', 'plain ms/pass', 'optimised, no GN fold', 'optimised, no explicit padding', 'optimised (default)', 'of which gather', 'speed-up', 'GN chains folded', 'convs padded explicitly', 'max rel. Δloss', 'max rel. Δa_k', 'create ms plain / optimised', 'contrib ops'],
     rows: r.nchwc.map((x) => [
       x.label,
       x.plainMs,
       x.noFoldMs,
+      x.noPadMs ?? '—',
       x.optimizedMs,
       x.gatherMs,
       `${x.speedup.toFixed(2)}×`,
       x.folded,
+      x.padded ?? '—',
       x.maxRelLossDiff.toExponential(1),
       x.maxRelScalarDiff.toExponential(1),
       `${fmtNum(x.createPlainMs)} / ${fmtNum(x.createOptimizedMs)}`,
@@ -334,7 +336,7 @@ function nchwcTable(r: Results): Table | null {
     ]),
     notes: [
       'pass = perturbInto + OrtSession.loss at batch 32 on one core (process on-CPU time, median of interleaved rounds); the optimised graph adds the gather into the blocked weight layout.',
-      'How: src/engine/optimized.ts (index-valued initializers → onnxruntime-optimised graph → its weight tensors become inputs; GroupNorm + activation moved into the blocked layout). Built per session (block size depends on the CPU), onnxruntime-node only.',
+      'How: src/engine/optimized.ts (index-valued initializers → onnxruntime-optimised graph → its weight tensors become inputs; GroupNorm + activation moved into the blocked layout; inputs of convolutions with pads >= 2 padded by a Pad node, the convolution run unpadded). Built per session (block size depends on the CPU), onnxruntime-node only.',
       'Δ columns: the optimised graph against the plain one (float32 rounding; a_k = ΔL/σ amplifies it by 1/σ = 1e4).',
     ],
   };

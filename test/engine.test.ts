@@ -192,6 +192,35 @@ describe('optimised graph weight maps', () => {
   });
 });
 
+describe('explicit padding of wide-kernel convolutions', () => {
+  it('LeNet: both 5×5 convolutions run unpadded on a padded input, with the logits of the padded convolutions', async () => {
+    const config = MODELS['lenet']!;
+    const model = buildModel(config);
+    const base = { intraOpNumThreads: 1 };
+    const padded = await optimizeWithWeightInputs(model, base);
+    const unpadded = await optimizeWithWeightInputs(model, base, { padExplicitly: false });
+    if (padded.block === 0) return; // no blocked convolutions on this CPU: nothing to pad
+    assert.equal(padded.paddedExplicitly, 2);
+    assert.equal(unpadded.paddedExplicitly, 0);
+    const a = await OrtSession.create(model, { graph: 'optimized', optimizer: (m, o) => optimizeWithWeightInputs(m, o) });
+    const b = await OrtSession.create(model, { graph: 'optimized', optimizer: (m, o) => optimizeWithWeightInputs(m, o, { padExplicitly: false }) });
+    const batch = batchOf(config, 4, 5);
+    a.setBatch(batch);
+    b.setBatch(batch);
+    const w = model.initWeights(3);
+    const got = await a.logits(w);
+    const expect = await b.logits(w);
+    await a.dispose();
+    await b.dispose();
+    assert.ok(maxAbsDiff(got, expect) < 1e-5 * Math.max(1, ...Array.from(expect, Math.abs)), `${maxAbsDiff(got, expect)}`);
+  });
+
+  it('WRN-10-2 (3×3 kernels, pads 1) is left as it is', async () => {
+    const g = await optimizeWithWeightInputs(buildModel(MODELS['wrn-10-2-gn']!), { intraOpNumThreads: 1 });
+    assert.equal(g.paddedExplicitly, 0);
+  });
+});
+
 describe('optimised graph experiments (off by default) stay correct', () => {
   for (const [name, opts] of [
     ['fuseHardSwish', { fuseHardSwish: true }],
