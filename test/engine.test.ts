@@ -2,7 +2,7 @@
 // engine-layout weight inputs, and the plain one), the fallback, and determinism.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OrtSession } from '../src/engine/ort.ts';
+import { examplesPerRun, OrtSession } from '../src/engine/ort.ts';
 import { gatherInto, optimizeWithWeightInputs, OptimizeError } from '../src/engine/optimized.ts';
 import { ReferenceSession } from '../src/engine/reference.ts';
 import { crossEntropy } from '../src/engine/metrics.ts';
@@ -189,6 +189,38 @@ describe('optimised graph weight maps', () => {
       for (const j of f.src) used[j] = 1;
     }
     assert.ok(used.every((u) => u === 1));
+  });
+});
+
+describe('large batches run in slices', () => {
+  it('WRN-10-2 at batch 32 runs as 4 slices of 8 with the loss and logits of one run; LeNet stays whole', async () => {
+    const config = MODELS['wrn-10-2-gn']!;
+    const model = buildModel(config);
+    assert.equal(model.largestActivation, 32 * 32 * 32); // stage 1: 32 channels at 32×32
+    assert.equal(examplesPerRun(model, 32), 8);
+    assert.equal(examplesPerRun(buildModel(MODELS['lenet']!), 32), 32);
+    const sliced = await OrtSession.create(model);
+    const whole = await OrtSession.create(model, { examplesPerRun: 32 });
+    const batch = batchOf(config, 32, 9);
+    sliced.setBatch(batch);
+    whole.setBatch(batch);
+    assert.equal(sliced.runsPerBatch, 4);
+    assert.equal(whole.runsPerBatch, 1);
+    const w = model.initWeights(4);
+    const [la, lb] = [await sliced.loss(w), await whole.loss(w)];
+    assert.ok(Math.abs(la - lb) <= 1e-6 * Math.abs(lb), `${la} vs ${lb}`);
+    const [ga, gb] = [await sliced.logits(w), await whole.logits(w)];
+    assert.equal(ga.length, 32 * config.classes);
+    assert.ok(maxAbsDiff(ga, gb) < 1e-5 * Math.max(1, ...Array.from(gb, Math.abs)), `${maxAbsDiff(ga, gb)}`);
+    // An uneven last slice: 30 examples = 8 + 8 + 8 + 6.
+    const odd = batchOf(config, 30, 10);
+    sliced.setBatch(odd);
+    whole.setBatch(odd);
+    assert.equal(sliced.runsPerBatch, 4);
+    assert.ok(Math.abs((await sliced.loss(w)) - (await whole.loss(w))) <= 1e-6 * Math.abs(await whole.loss(w)));
+    await sliced.dispose();
+    await whole.dispose();
+    await assert.rejects(OrtSession.create(model, { examplesPerRun: 0 }), /examplesPerRun must be a positive integer/);
   });
 });
 

@@ -27,6 +27,25 @@ export interface OrtOptions {
   timing?: boolean;
   /** Builds the optimised graph (default optimizeWithWeightInputs; replaced in tests of the fallback). */
   optimizer?: typeof optimizeWithWeightInputs;
+  /** Examples per session.run(): a batch is run in slices of at most this many (default: examplesPerRun(model)). */
+  examplesPerRun?: number;
+}
+
+/**
+ * Runs split a batch whose largest activation exceeds SPLIT_ABOVE bytes into slices whose largest activation
+ * fits RUN_BUDGET bytes, so that a pass's element-wise chains (GroupNorm, activations) and the next
+ * convolution find their tensor in the core's L2 cache (1 MiB here). Measured on WRN-10-2 + GN, batch 32
+ * (4 MiB largest activation): 4 runs of 8 take 13.8 ms against 14.2 ms for one run of 32 (on-CPU, session
+ * run alone); LeNet (2 MiB) gained nothing from 2 × 16 and stays whole.
+ */
+const SPLIT_ABOVE = 2 * 2 ** 20;
+const RUN_BUDGET = 2 ** 20;
+
+/** How many examples of `batch` one run takes for `model` (the whole batch unless its activations are large). */
+export function examplesPerRun(model: BuiltModel, batch: number): number {
+  const bytesPerExample = 4 * model.largestActivation;
+  if (bytesPerExample * batch <= SPLIT_ABOVE) return batch;
+  return Math.max(1, Math.floor(RUN_BUDGET / bytesPerExample));
 }
 
 const GRAPHS: readonly OrtGraph[] = ['auto', 'optimized', 'plain'];
@@ -41,6 +60,13 @@ export function requestedGraph(options: OrtOptions = {}): OrtGraph {
 /** Largest |a − b| relative to max(1, max |a|) at which the optimised graph is accepted. */
 export const PROBE_TOLERANCE = 1e-3;
 
+/** One slice of the current batch, fed to one session.run(). */
+interface BatchSlice {
+  x: ort.Tensor;
+  y: ort.Tensor;
+  count: number;
+}
+
 interface GatherSlot {
   buffer: Float32Array;
   src: Int32Array;
@@ -49,13 +75,15 @@ interface GatherSlot {
 }
 
 export class OrtSession implements ForwardSession {
-  private batchTensors: { x: ort.Tensor; y: ort.Tensor } | null = null;
-  /** Feeds per weight buffer (views stay valid while the buffer lives); rebuilt when the batch changes. */
+  private slices: BatchSlice[] = [];
+  private batchCount = 0;
+  /** Weight feeds per weight buffer (views stay valid while the buffer lives). */
   private feedCache = new WeakMap<Float32Array, Record<string, ort.Tensor>>();
   /** Engine-layout tensors filled from the weights on every pass (optimised graph only). */
   private readonly gathers: GatherSlot[];
   private readonly gatherTensors: Record<string, ort.Tensor>;
   private timed = false;
+  private perRun: ((batch: number) => number) | null = null;
   /** With `timing`: wall ms spent gathering weights into the engine layout, and in session.run(), and passes. */
   readonly timing = { gatherMs: 0, runMs: 0, passes: 0 };
 
@@ -82,8 +110,13 @@ export class OrtSession implements ForwardSession {
   }
 
   static async create(model: BuiltModel, options: OrtOptions = {}): Promise<OrtSession> {
+    const fixed = options.examplesPerRun;
+    if (fixed !== undefined && !(Number.isInteger(fixed) && fixed >= 1)) {
+      throw new Error(`examplesPerRun must be a positive integer, got ${JSON.stringify(fixed)}`);
+    }
     const session = await OrtSession.open(model, options);
     session.timed = options.timing ?? false;
+    session.perRun = (batch) => fixed ?? examplesPerRun(model, batch);
     return session;
   }
 
@@ -129,21 +162,34 @@ export class OrtSession implements ForwardSession {
   }
 
   setBatch(batch: Batch): void {
-    const labels = new BigInt64Array(batch.count);
-    for (let i = 0; i < batch.count; i++) labels[i] = BigInt(batch.y[i]);
-    const expected = batch.count * this.inputShape[0] * this.inputShape[1] * this.inputShape[2];
+    const [c, h, w] = this.inputShape as [number, number, number];
+    const expected = batch.count * c * h * w;
     if (batch.x.length < expected) {
       throw new Error(`batch holds ${batch.x.length} values, ${batch.count} images of ${this.inputShape.join('×')} need ${expected}`);
     }
-    this.batchTensors = {
-      x: new ort.Tensor('float32', batch.x.subarray(0, expected), [batch.count, ...this.inputShape]),
-      y: new ort.Tensor('int64', labels, [batch.count]),
-    };
-    this.feedCache = new WeakMap();
+    const labels = new BigInt64Array(batch.count);
+    for (let i = 0; i < batch.count; i++) labels[i] = BigInt(batch.y[i]);
+    const per = this.perRun?.(batch.count) ?? batch.count;
+    this.slices = [];
+    for (let start = 0; start < batch.count; start += per) {
+      const count = Math.min(per, batch.count - start);
+      this.slices.push({
+        x: new ort.Tensor('float32', batch.x.subarray(start * c * h * w, (start + count) * c * h * w), [count, c, h, w]),
+        y: new ort.Tensor('int64', labels.subarray(start, start + count), [count]),
+        count,
+      });
+    }
+    this.batchCount = batch.count;
   }
 
+  /** session.run() calls per pass over the current batch. */
+  get runsPerBatch(): number {
+    return this.slices.length;
+  }
+
+  /** The weight feeds for `weights` (gathered into the engine layout first, for the optimised graph). */
   private feedsWith(weights: Float32Array): Record<string, ort.Tensor> {
-    if (!this.batchTensors) throw new Error('OrtSession: setBatch() must be called before a forward pass');
+    if (this.slices.length === 0) throw new Error('OrtSession: setBatch() must be called before a forward pass');
     if (weights.length !== this.layout.size) {
       throw new Error(`weights have ${weights.length} values, the model has ${this.layout.size} parameters`);
     }
@@ -156,7 +202,7 @@ export class OrtSession implements ForwardSession {
     }
     let feeds = this.feedCache.get(weights);
     if (!feeds) {
-      feeds = { x: this.batchTensors.x, y: this.batchTensors.y, ...this.gatherTensors };
+      feeds = { ...this.gatherTensors };
       if (this.weightFeeds) {
         for (const f of this.weightFeeds) {
           if (f.kind === 'view') feeds[f.name] = new ort.Tensor('float32', weights.subarray(f.offset, f.offset + f.size), f.dims);
@@ -173,17 +219,46 @@ export class OrtSession implements ForwardSession {
 
   async loss(weights: Float32Array): Promise<number> {
     const feeds = this.feedsWith(weights);
-    if (!this.timed) return ((await this.session.run(feeds, ['loss'])).loss.data as Float32Array)[0];
-    const t0 = performance.now();
-    const out = await this.session.run(feeds, ['loss']);
-    this.timing.runMs += performance.now() - t0;
-    this.timing.passes++;
-    return (out.loss.data as Float32Array)[0];
+    const t0 = this.timed ? performance.now() : 0;
+    let loss: number;
+    if (this.slices.length === 1) {
+      const s = this.slices[0]!;
+      feeds.x = s.x;
+      feeds.y = s.y;
+      loss = ((await this.session.run(feeds, ['loss'])).loss.data as Float32Array)[0]!;
+    } else {
+      // The batch mean from the slices' means, each weighted by its examples.
+      let sum = 0;
+      for (const s of this.slices) {
+        feeds.x = s.x;
+        feeds.y = s.y;
+        sum += ((await this.session.run(feeds, ['loss'])).loss.data as Float32Array)[0]! * s.count;
+      }
+      loss = sum / this.batchCount;
+    }
+    if (this.timed) {
+      this.timing.runMs += performance.now() - t0;
+      this.timing.passes++;
+    }
+    return loss;
   }
 
   async logits(weights: Float32Array): Promise<Float32Array> {
-    const out = await this.session.run(this.feedsWith(weights), ['logits']);
-    return out.logits.data as Float32Array;
+    const feeds = this.feedsWith(weights);
+    const parts: Float32Array[] = [];
+    for (const s of this.slices) {
+      feeds.x = s.x;
+      feeds.y = s.y;
+      parts.push((await this.session.run(feeds, ['logits'])).logits.data as Float32Array);
+    }
+    if (parts.length === 1) return parts[0]!;
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
   }
 
   /** Elements gathered into engine-layout tensors per pass (0 for the plain graph). */

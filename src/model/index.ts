@@ -11,7 +11,7 @@ import { defineModel } from './zoo.ts';
 export function buildModel(config: ModelConfig): BuiltModel {
   const def = defineModel(config);
   const { inputShape, classes } = config;
-  const { layout, outputShape } = traceLayout(def, inputShape);
+  const { layout, outputShape, largestActivation } = traceLayout(def, inputShape);
   if (!S.sameShape(outputShape, [classes])) {
     throw new Error(`model produces per-example shape [${outputShape}], expected [${classes}]`);
   }
@@ -20,6 +20,7 @@ export function buildModel(config: ModelConfig): BuiltModel {
     config: structuredClone(config),
     layout,
     onnx,
+    largestActivation,
     referenceLogits: (weights, x, batch) => referenceForward(def, layout, inputShape, weights, x, batch),
     initWeights: (seed) => initWeights(layout, seed),
   };

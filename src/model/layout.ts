@@ -12,8 +12,15 @@ export interface ShapeOnly {
 
 export class LayoutRecorder implements Ops<ShapeOnly, ParamSpec> {
   readonly params: ParamSpec[] = [];
+  /** Elements of the largest tensor an op produced (per example). */
+  largest = 0;
   private offset = 0;
   private readonly names = new Set<string>();
+
+  private out(shape: readonly number[]): ShapeOnly {
+    this.largest = Math.max(this.largest, S.sizeOf(shape));
+    return { shape };
+  }
 
   shape(x: ShapeOnly): readonly number[] {
     return x.shape;
@@ -29,28 +36,28 @@ export class LayoutRecorder implements Ops<ShapeOnly, ParamSpec> {
     return spec;
   }
   conv2d(x: ShapeOnly, w: ParamSpec, b: ParamSpec | null, opts: ConvOptions): ShapeOnly {
-    return { shape: S.conv2dShape(x.shape, w.shape, b?.shape ?? null, opts) };
+    return this.out(S.conv2dShape(x.shape, w.shape, b?.shape ?? null, opts));
   }
   linear(x: ShapeOnly, w: ParamSpec, b: ParamSpec | null): ShapeOnly {
-    return { shape: S.linearShape(x.shape, w.shape, b?.shape ?? null) };
+    return this.out(S.linearShape(x.shape, w.shape, b?.shape ?? null));
   }
   groupNorm(x: ShapeOnly, groups: number): ShapeOnly {
-    return { shape: S.groupNormShape(x.shape, groups) };
+    return this.out(S.groupNormShape(x.shape, groups));
   }
   act(x: ShapeOnly, _kind: Activation): ShapeOnly {
     return x;
   }
   maxPool(x: ShapeOnly, k: number, stride: number): ShapeOnly {
-    return { shape: S.maxPoolShape(x.shape, k, stride) };
+    return this.out(S.maxPoolShape(x.shape, k, stride));
   }
   globalAvgPool(x: ShapeOnly): ShapeOnly {
-    return { shape: S.globalAvgPoolShape(x.shape) };
+    return this.out(S.globalAvgPoolShape(x.shape));
   }
   flatten(x: ShapeOnly): ShapeOnly {
-    return { shape: S.flattenShape(x.shape) };
+    return this.out(S.flattenShape(x.shape));
   }
   add(a: ShapeOnly, b: ShapeOnly): ShapeOnly {
-    return { shape: S.addShape(a.shape, b.shape) };
+    return this.out(S.addShape(a.shape, b.shape));
   }
 
   layout(): ParamLayout {
@@ -62,13 +69,15 @@ export interface Traced {
   layout: ParamLayout;
   /** Per-example output shape of the definition (e.g. [classes]). */
   outputShape: readonly number[];
+  /** Elements of the largest intermediate tensor, per example. */
+  largestActivation: number;
 }
 
 /** Runs `def` on shapes only: the parameter layout and the output shape. */
 export function traceLayout(def: ModelDef, inputShape: readonly number[]): Traced {
   const rec = new LayoutRecorder();
   const out = def(rec, { shape: [...inputShape] });
-  return { layout: rec.layout(), outputShape: out.shape };
+  return { layout: rec.layout(), outputShape: out.shape, largestActivation: Math.max(rec.largest, S.sizeOf(inputShape)) };
 }
 
 /** A view of one parameter's values inside the flat weight vector. */

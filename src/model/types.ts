@@ -51,6 +51,8 @@ export interface BuiltModel {
    * scalar (mean cross-entropy over the batch) and "logits" float32 [B, classes].
    */
   onnx: Uint8Array;
+  /** Elements of the largest tensor of a forward pass (input and every op's output), per example. */
+  largestActivation: number;
   /** Pure-TS reference forward: logits [B * classes] for a batch of B inputs (x is [B*C*H*W]). */
   referenceLogits(weights: Float32Array, x: Float32Array, batch: number): Float32Array;
   /** Fresh weights initialised from `seed` exactly as the reference code's distributions say. */
