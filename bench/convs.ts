@@ -1,8 +1,8 @@
 // Section 'convs': where a forward pass goes, layer by layer, in onnxruntime (ours) and in PyTorch.
 // Both engines' convolutions are timed one by one on the inputs they get in a real pass: ours from
 // onnxruntime's own profile of the engine's optimised graph (kernel time per node, the blocked NCHWc
-// convolutions as the client runs them), PyTorch's by torch-peer.py's "convs" command (each F.conv2d of one
-// forward, re-run alone on its recorded input, NCHW and channels_last, the faster counted). The rest of the
+// convolutions as the client runs them), PyTorch's by torch-peer.py's "convs" command (torch.profiler over
+// whole forward passes, per layout variant; the variant with the least convolution time counted). The rest of the
 // pass (GroupNorm, activations, pooling, loss, reorders) is the profile's other nodes for ours. This is what
 // decides the peer ratio: when both engines' convolutions run at the core's FMA rate, only the rest is left
 // to win on.
@@ -12,6 +12,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { optimizeWithWeightInputs, gatherInto } from '../src/engine/optimized.ts';
+import { examplesPerRun } from '../src/engine/ort.ts';
 import { median, type Table } from './lib.ts';
 import { ensureTorch, preparePeers, TorchProcess, writePeerSpec, type Prepared } from './peer.ts';
 
@@ -25,8 +26,8 @@ export interface ConvRow {
   mflop: number;
   oursMs: number;
   torchMs: number;
-  /** The faster PyTorch layout for this layer. */
-  torchLayout: 'nchw' | 'channels_last';
+  /** PyTorch's layout variant (the one with the least total convolution time): nchw, channels_last, channels_last_stem. */
+  torchLayout: string;
 }
 
 export interface ConvsResult {
@@ -43,7 +44,8 @@ interface Profiled {
   opOf: Map<string, string>;
 }
 
-async function profileOurs(bytes: Uint8Array, feeds: Record<string, ort.Tensor>, passes: number): Promise<Profiled> {
+/** Profiles `passes` passes, each one run per slice of the batch (as the engine runs it); per-node times are per pass. */
+async function profileOurs(bytes: Uint8Array, slices: Record<string, ort.Tensor>[], passes: number): Promise<Profiled> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'baffle-convs-'));
   try {
     const session = await ort.InferenceSession.create(bytes, {
@@ -55,7 +57,7 @@ async function profileOurs(bytes: Uint8Array, feeds: Record<string, ort.Tensor>,
       enableProfiling: true,
       profileFilePrefix: path.join(dir, 'profile'),
     });
-    for (let i = 0; i < passes; i++) await session.run(feeds, ['loss']);
+    for (let i = 0; i < passes; i++) for (const feeds of slices) await session.run(feeds, ['loss']);
     session.endProfiling();
     await session.release();
     const file = readdirSync(dir).find((f) => f.endsWith('.json'));
@@ -71,8 +73,8 @@ async function profileOurs(bytes: Uint8Array, feeds: Record<string, ort.Tensor>,
       list.push(e.dur);
       samples.set(node, list);
     }
-    // The first pass pays one-off allocations: drop it.
-    return { nodeUs: new Map([...samples].map(([n, v]) => [n, median(v.slice(1))])), opOf };
+    // The first run pays one-off allocations: drop it. A pass is one run per slice.
+    return { nodeUs: new Map([...samples].map(([n, v]) => [n, median(v.slice(1)) * slices.length])), opOf };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -96,10 +98,7 @@ export async function benchConvs(opts: { models?: readonly string[]; passes?: nu
       const graph = await optimizeWithWeightInputs(p.model, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
       const [c, h, w] = p.entry.config.inputShape;
       const n = p.batch.count;
-      const feeds: Record<string, ort.Tensor> = {
-        x: new ort.Tensor('float32', p.batch.x, [n, c, h, w]),
-        y: new ort.Tensor('int64', BigInt64Array.from(p.batch.y, (v) => BigInt(v)), [n]),
-      };
+      const feeds: Record<string, ort.Tensor> = {};
       const firstIndex = new Map<string, number>();
       for (const f of graph.feeds) {
         if (f.kind === 'view') {
@@ -117,12 +116,23 @@ export async function benchConvs(opts: { models?: readonly string[]; passes?: nu
         const idx = firstIndex.get(node.input?.[1] ?? '');
         if (node.opType === 'Conv' && idx !== undefined) weightOfNode.set(node.name ?? '', paramAt(p, idx));
       }
+      // The batch in the slices the engine runs it in (src/engine/ort.ts examplesPerRun).
+      const per = examplesPerRun(p.model, n);
+      const slices: Record<string, ort.Tensor>[] = [];
+      for (let s = 0; s < n; s += per) {
+        const m = Math.min(per, n - s);
+        slices.push({
+          ...feeds,
+          x: new ort.Tensor('float32', p.batch.x.subarray(s * c * h * w, (s + m) * c * h * w), [m, c, h, w]),
+          y: new ort.Tensor('int64', BigInt64Array.from(p.batch.y.subarray(s, s + m), (v) => BigInt(v)), [m]),
+        });
+      }
       const passes = opts.passes ?? (p.model.layout.size > 100_000 ? 30 : 150);
-      const ours = await profileOurs(graph.bytes, feeds, passes);
-      const torchConvs = (await torch.call<{ convs: { weight: string; input: number[]; output: number[]; nchw_ms: number; channels_last_ms: number }[] }>({
+      const ours = await profileOurs(graph.bytes, slices, passes);
+      const torchConvs = (await torch.call<{ convs: { weight: string; input: number[]; output: number[]; layout: string; ms: number }[] }>({
         cmd: 'convs',
         model: p.entry.id,
-        reps: opts.reps ?? (p.model.layout.size > 100_000 ? 20 : 100),
+        reps: opts.reps ?? (p.model.layout.size > 100_000 ? 20 : 60),
       })).convs;
 
       const rows: ConvRow[] = [];
@@ -137,14 +147,13 @@ export async function benchConvs(opts: { models?: readonly string[]; passes?: nu
         const [, , ih, iw] = tc.input as [number, number, number, number];
         const [, , oh, ow] = tc.output as [number, number, number, number];
         const stride = Math.round(ih / oh);
-        const torchLayout = tc.channels_last_ms < tc.nchw_ms ? 'channels_last' : 'nchw';
         rows.push({
           weight: tc.weight,
           shape: `${I}→${O} ${kh}×${kw} /${stride} @${ih}×${iw}`,
           mflop: (2 * n * O * I * kh * kw * oh * ow) / 1e6,
           oursMs: ours.nodeUs.get(node)! / 1000,
-          torchMs: Math.min(tc.nchw_ms, tc.channels_last_ms),
-          torchLayout,
+          torchMs: tc.ms,
+          torchLayout: tc.layout,
         });
       }
       for (const [node, us] of ours.nodeUs) {
@@ -185,7 +194,7 @@ export function convsTable(results: readonly ConvsResult[]): Table | null {
     head: ['model', 'layer', 'shape', 'MFLOP', 'ours ms', 'ours GFLOP/s', 'PyTorch ms', 'PyTorch GFLOP/s', 'PyTorch layout', 'PyTorch ms ÷ ours'],
     rows,
     notes: [
-      "Ours: onnxruntime's own profile of the engine's optimised graph (median kernel time per node over the profiled passes, first pass dropped); a convolution node may carry a fused activation or residual add. PyTorch: each F.conv2d of one forward re-run alone on its recorded input, NCHW and channels_last, the faster layout counted (median of the repetitions, thread CPU time).",
+      "Ours: onnxruntime's own profile of the engine's optimised graph, the batch in the slices the engine runs it in (median kernel time per node and run × runs per pass, first run dropped); a convolution node may carry a fused activation or residual add. PyTorch: torch.profiler's CPU time of each aten::conv2d inside whole forward passes (mean over the passes), for each layout variant (NCHW, channels_last input, channels_last from the stem on); the variant with the least total convolution time is shown.",
       '"rest of our pass": every other node of our profile (GroupNorm, activations, pooling, loss, reorders), the largest op types named, ms per pass.',
       'Shape: input channels → output channels, kernel, stride, input size.',
     ],

@@ -3,7 +3,9 @@
 //  - optimised, without the GroupNorm fold: onnxruntime's NCHWc graph with the weights fed back in as
 //    engine-layout inputs (gathered per pass), reorders around every GroupNorm;
 //  - optimised without explicit padding: 5×5 convolutions pad inside the kernel (the engine before that pass);
-//  - optimised (the engine's default): GroupNorm + activation in the blocked layout, wide-kernel inputs padded.
+//  - optimised, one run per batch: the batch not split into L2-sized slices (the engine before that change);
+//  - optimised (the engine's default): GroupNorm + activation in the blocked layout, wide-kernel inputs padded,
+//    large batches run in slices.
 // One client pass = perturbInto + session.loss at batch 32, on one core (process on-CPU time, main thread),
 // interleaved round-robin; plus the agreement of losses and forward-difference scalars with the plain graph.
 import { OrtSession } from '../src/engine/ort.ts';
@@ -35,6 +37,9 @@ export interface NchwcResult {
   noFoldMs: number;
   /** Absent in records from before the explicit padding. */
   noPadMs?: number;
+  /** The whole batch in one run (absent in older records), and the runs the default takes. */
+  wholeMs?: number;
+  runs?: number;
   optimizedMs: number;
   /** Of optimizedMs: the gather. */
   gatherMs: number;
@@ -62,8 +67,9 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
     graph: 'optimized',
     optimizer: (m, o) => optimizeWithWeightInputs(m, o, { padExplicitly: false }),
   });
+  const whole = await OrtSession.create(model, { graph: 'optimized', examplesPerRun: batch.count });
   const g = await optimizeWithWeightInputs(model, { intraOpNumThreads: 1 });
-  for (const s of [plain, fast, noFold, noPad]) s.setBatch(batch);
+  for (const s of [plain, fast, noFold, noPad, whole]) s.setBatch(batch);
   const w = model.initWeights(1);
   const scratch = new Float32Array(w.length);
   const sigma = 1e-4;
@@ -82,10 +88,10 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
       maxRelScalarDiff = Math.max(maxRelScalarDiff, Math.abs(a1 - a0) / Math.max(1e-12, Math.abs(a0)));
     }
     const passes = opts.passes ?? 12;
-    const times = { plain: [] as number[], noFold: [] as number[], noPad: [] as number[], fast: [] as number[], gather: [] as number[] };
+    const times = { plain: [] as number[], noFold: [] as number[], noPad: [] as number[], whole: [] as number[], fast: [] as number[], gather: [] as number[] };
     let k = 100;
     for (let r = 0; r < (opts.rounds ?? 9); r++) {
-      for (const [key, s] of [['plain', plain], ['noFold', noFold], ['noPad', noPad], ['fast', fast]] as const) {
+      for (const [key, s] of [['plain', plain], ['noFold', noFold], ['noPad', noPad], ['whole', whole], ['fast', fast]] as const) {
         const g0 = fast.timing.gatherMs;
         const c0 = processCpuNs();
         for (let i = 0; i < passes; i++) {
@@ -113,6 +119,8 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
       plainMs,
       noFoldMs: median(times.noFold),
       noPadMs: median(times.noPad),
+      wholeMs: median(times.whole),
+      runs: fast.runsPerBatch,
       optimizedMs,
       gatherMs: median(times.gather),
       speedup: plainMs / optimizedMs,
@@ -124,5 +132,6 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
     await fast.dispose();
     await noFold.dispose();
     await noPad.dispose();
+    await whole.dispose();
   }
 }

@@ -318,13 +318,15 @@ function nchwcTable(r: Results): Table | null {
   if (!r.nchwc?.length || r.nchwc[0]!.plainMs === undefined) return null;
   return {
     title: "Engine graphs: plain vs onnxruntime's optimised (NCHWc) graph with the weights fed as inputs (one client pass, on-CPU ms)",
-    head: ['model', 'plain ms/pass', 'optimised, no GN fold', 'optimised, no explicit padding', 'optimised (default)', 'of which gather', 'speed-up', 'GN chains folded', 'convs padded explicitly', 'max rel. Δloss', 'max rel. Δa_k', 'create ms plain / optimised', 'contrib ops'],
+    head: ['model', 'plain ms/pass', 'optimised, no GN fold', 'optimised, no explicit padding', 'optimised, one run per batch', 'optimised (default)', 'runs per batch', 'of which gather', 'speed-up', 'GN chains folded', 'convs padded explicitly', 'max rel. Δloss', 'max rel. Δa_k', 'create ms plain / optimised', 'contrib ops'],
     rows: r.nchwc.map((x) => [
       x.label,
       x.plainMs,
       x.noFoldMs,
       x.noPadMs ?? '—',
+      x.wholeMs ?? '—',
       x.optimizedMs,
+      x.runs ?? '—',
       x.gatherMs,
       `${x.speedup.toFixed(2)}×`,
       x.folded,
