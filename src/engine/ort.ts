@@ -9,6 +9,8 @@
 // is not a pure relayout of the weights or the probe logits disagree; 'optimized' throws instead.
 // Both graphs give the same losses up to float32 rounding (the kernels differ); within one graph the results
 // are deterministic, so a simulation is reproducible whatever the worker count.
+// A batch whose activations outgrow the core's L2 runs in slices (examplesPerRun); the loss is the slices'
+// means weighted by their examples, the logits their concatenation.
 // The hot path allocates nothing of its own: feeds are built once per weight buffer (views) or filled in
 // place (gathered tensors).
 import * as ort from 'onnxruntime-node';
