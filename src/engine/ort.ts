@@ -222,22 +222,15 @@ export class OrtSession implements ForwardSession {
   async loss(weights: Float32Array): Promise<number> {
     const feeds = this.feedsWith(weights);
     const t0 = this.timed ? performance.now() : 0;
-    let loss: number;
-    if (this.slices.length === 1) {
-      const s = this.slices[0]!;
+    // The batch mean from the slices' means, each weighted by its examples. With one slice this is the run's
+    // own float32 loss exactly: loss · count is exact in float64, and so is dividing it back.
+    let sum = 0;
+    for (const s of this.slices) {
       feeds.x = s.x;
       feeds.y = s.y;
-      loss = ((await this.session.run(feeds, ['loss'])).loss.data as Float32Array)[0]!;
-    } else {
-      // The batch mean from the slices' means, each weighted by its examples.
-      let sum = 0;
-      for (const s of this.slices) {
-        feeds.x = s.x;
-        feeds.y = s.y;
-        sum += ((await this.session.run(feeds, ['loss'])).loss.data as Float32Array)[0]! * s.count;
-      }
-      loss = sum / this.batchCount;
+      sum += ((await this.session.run(feeds, ['loss'])).loss.data as Float32Array)[0]! * s.count;
     }
+    const loss = sum / this.batchCount;
     if (this.timed) {
       this.timing.runMs += performance.now() - t0;
       this.timing.passes++;
