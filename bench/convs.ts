@@ -8,12 +8,13 @@
 // to win on.
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { optimizeWithWeightInputs, gatherInto } from '../src/engine/optimized.ts';
 import { examplesPerRun } from '../src/engine/ort.ts';
 import { median, type Table } from './lib.ts';
+import { profileKernels } from './ortProfile.ts';
 import { ensureTorch, preparePeers, TorchProcess, writePeerSpec, type Prepared } from './peer.ts';
 
 const { onnx } = onnxProto;
@@ -46,38 +47,19 @@ interface Profiled {
 
 /** Profiles `passes` passes, each one run per slice of the batch (as the engine runs it); per-node times are per pass. */
 async function profileOurs(bytes: Uint8Array, slices: Record<string, ort.Tensor>[], passes: number): Promise<Profiled> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'baffle-convs-'));
-  try {
-    const session = await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'disabled',
-      logSeverityLevel: 3,
-      enableProfiling: true,
-      profileFilePrefix: path.join(dir, 'profile'),
-    });
+  const events = await profileKernels(bytes, 'disabled', async (session) => {
     for (let i = 0; i < passes; i++) for (const feeds of slices) await session.run(feeds, ['loss']);
-    session.endProfiling();
-    await session.release();
-    const file = readdirSync(dir).find((f) => f.endsWith('.json'));
-    if (!file) throw new Error('onnxruntime wrote no profile');
-    const events = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
-    const samples = new Map<string, number[]>();
-    const opOf = new Map<string, string>();
-    for (const e of events) {
-      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
-      const node = e.name.slice(0, -'_kernel_time'.length);
-      opOf.set(node, e.args?.op_name ?? '?');
-      const list = samples.get(node) ?? [];
-      list.push(e.dur);
-      samples.set(node, list);
-    }
-    // The first run pays one-off allocations: drop it. A pass is one run per slice.
-    return { nodeUs: new Map([...samples].map(([n, v]) => [n, median(v.slice(1)) * slices.length])), opOf };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  });
+  const samples = new Map<string, number[]>();
+  const opOf = new Map<string, string>();
+  for (const e of events) {
+    opOf.set(e.node, e.op);
+    const list = samples.get(e.node) ?? [];
+    list.push(e.us);
+    samples.set(e.node, list);
   }
+  // The first run pays one-off allocations: drop it. A pass is one run per slice.
+  return { nodeUs: new Map([...samples].map(([n, v]) => [n, median(v.slice(1)) * slices.length])), opOf };
 }
 
 /** The layout parameter a flat weight index falls in. */

@@ -8,11 +8,12 @@
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median, textTable } from './lib.ts';
+import { profileKernels } from './ortProfile.ts';
 
 const { onnx } = onnxProto;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -48,23 +49,12 @@ function convModel(c: number, k: number, h: number): Uint8Array {
   return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 10, opsetImport: [{ domain: '', version: 21 }], graph })).finish();
 }
 
-async function ortConvMs(c: number, k: number, h: number, dir: string): Promise<number> {
-  const s = await ort.InferenceSession.create(convModel(c, k, h), {
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    enableProfiling: true,
-    profileFilePrefix: path.join(dir, `ort-${c}-${k}-${h}`),
-    logSeverityLevel: 3,
-  });
+async function ortConvMs(c: number, k: number, h: number): Promise<number> {
   const x = new ort.Tensor('float32', new Float32Array(N * c * h * h).map((_, i) => Math.cos(i)), [N, c, h, h]);
-  for (let i = 0; i < 33; i++) await s.run({ x });
-  s.endProfiling();
-  await s.release();
-  const file = readdirSync(dir).find((f) => f.startsWith(`ort-${c}-${k}-${h}`))!;
-  const events = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
-  const conv = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.args?.op_name === 'Conv').map((e) => e.dur);
-  return median(conv.slice(3)) / 1000;
+  const events = await profileKernels(convModel(c, k, h), 'all', async (s) => {
+    for (let i = 0; i < 33; i++) await s.run({ x });
+  });
+  return median(events.filter((e) => e.op === 'Conv').map((e) => e.us).slice(3)) / 1000;
 }
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'baffle-winograd-'));
@@ -80,7 +70,7 @@ try {
     const m = /^ok maxrel=(\S+) ms=(\S+)/.exec(r.stdout);
     if (!m) throw new Error(`winograd ${c}→${k} @${h}: ${r.stdout}${r.stderr}`);
     const wino = Number(m[2]);
-    const ortMs = await ortConvMs(c, k, h, dir);
+    const ortMs = await ortConvMs(c, k, h);
     const mflop = (2 * N * k * c * 9 * h * h) / 1e6;
     ours += wino;
     theirs += ortMs;

@@ -78,13 +78,18 @@ struct Conv {
     }
   }
 
+  // Tiles are numbered image by image, row by row.
+  void tileAt(int tile, int& n, int& ty, int& tx) const {
+    n = tile / (tilesH * tilesW);
+    ty = (tile / tilesW) % tilesH;
+    tx = tile % tilesW;
+  }
+
   void inputTransform(const float* x, int t0, int count) {
     const __m512 zero = _mm512_setzero_ps();
     for (int t = 0; t < count; t++) {
-      const int tile = t0 + t;
-      const int n = tile / (tilesH * tilesW);
-      const int ty = (tile / tilesW) % tilesH;
-      const int tx = tile % tilesW;
+      int n, ty, tx;
+      tileAt(t0 + t, n, ty, tx);
       for (int cb = 0; cb < C / B; cb++) {
         const float* base = x + (size_t(n) * (C / B) + cb) * H * W * B;
         __m512 d[4][4];
@@ -152,10 +157,8 @@ struct Conv {
 
   void outputTransform(float* y, int t0, int count) {
     for (int t = 0; t < count; t++) {
-      const int tile = t0 + t;
-      const int n = tile / (tilesH * tilesW);
-      const int ty = (tile / tilesW) % tilesH;
-      const int tx = tile % tilesW;
+      int n, ty, tx;
+      tileAt(t0 + t, n, ty, tx);
       for (int kb = 0; kb < K / B; kb++) {
         __m512 m[4][4];
         for (int i = 0; i < 4; i++)
