@@ -1,9 +1,9 @@
 // Client step: forward passes per second of each zoo model at batch 32, with fresh perturbed weights every pass,
 // on 1 worker and on all workers (worker_threads, one single-threaded session each, directions split across
 // workers — what the simulation does).
-import { WorkerPool } from '../src/engine/pool.ts';
+import { WorkerPool } from '../src/node/engine/pool.ts';
 import type { ClientRunResult, ClientRunTask, ClientWorkerData } from './clientWorker.ts';
-import { scalarsFromLosses } from '../src/zo/scheme.ts';
+import { scalarsFromLosses } from '../src/core/zo/scheme.ts';
 import { forwardCost } from './flops.ts';
 import { median, now, spread, type ZooEntry } from './lib.ts';
 

@@ -1,11 +1,12 @@
 // Bench worker for the client step: one single-threaded OrtSession, the client's hot loop
 // (perturbInto → session.loss, fresh perturbed weights every pass), with the time of each part.
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
 import { workerData } from 'node:worker_threads';
-import { OrtSession } from '../src/engine/ort.ts';
-import { serveTasks } from '../src/engine/serve.ts';
-import { buildModel } from '../src/model/index.ts';
-import type { ModelConfig } from '../src/model/types.ts';
-import { perturbInto } from '../src/rng/directions.ts';
+import { OrtSession } from '../src/node/engine/ort.ts';
+import { serveTasks } from '../src/node/engine/serve.ts';
+import { buildModel } from '../src/core/model/index.ts';
+import type { ModelConfig } from '../src/core/model/types.ts';
+import { perturbInto } from '../src/core/rng/directions.ts';
 import { clockDiff, threadClock } from './clock.ts';
 import { syntheticBatch } from './lib.ts';
 
@@ -45,7 +46,7 @@ const data = workerData as ClientWorkerData & { workerIndex: number };
 const model = buildModel(data.config);
 const weights = model.initWeights(1);
 const scratch = new Float32Array(weights.length);
-const ready = OrtSession.create(model, { timing: true }).then((s) => {
+const ready = OrtSession.create(zooArtifact(model, { weights, trainable: ['all'] }), { timing: true }).then((s) => {
   s.setBatch(syntheticBatch(data.config.inputShape, data.batch, data.config.classes));
   return s;
 });

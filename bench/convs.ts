@@ -11,8 +11,8 @@ import onnxProto from 'onnx-proto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { optimizeWithWeightInputs, gatherInto } from '../src/engine/optimized.ts';
-import { examplesPerRun } from '../src/engine/ort.ts';
+import { optimizeWithWeightInputs, gatherInto } from '../src/node/engine/optimized.ts';
+import { examplesPerRun } from '../src/node/engine/ort.ts';
 import { median, type Table } from './lib.ts';
 import { profileKernels } from './ortProfile.ts';
 import { ensureTorch, preparePeers, TorchProcess, writePeerSpec, type Prepared } from './peer.ts';
@@ -77,7 +77,7 @@ export async function benchConvs(opts: { models?: readonly string[]; passes?: nu
   try {
     await torch.call({ cmd: 'load', spec: writePeerSpec(prepared, dir) });
     for (const p of prepared) {
-      const graph = await optimizeWithWeightInputs(p.model, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+      const graph = await optimizeWithWeightInputs(p.artifact, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
       const [c, h, w] = p.entry.config.inputShape;
       const n = p.batch.count;
       const feeds: Record<string, ort.Tensor> = {};
@@ -98,7 +98,7 @@ export async function benchConvs(opts: { models?: readonly string[]; passes?: nu
         const idx = firstIndex.get(node.input?.[1] ?? '');
         if (node.opType === 'Conv' && idx !== undefined) weightOfNode.set(node.name ?? '', paramAt(p, idx));
       }
-      // The batch in the slices the engine runs it in (src/engine/ort.ts examplesPerRun).
+      // The batch in the slices the engine runs it in (src/node/engine/ort.ts examplesPerRun).
       const per = examplesPerRun(p.model, n);
       const slices: Record<string, ort.Tensor>[] = [];
       for (let s = 0; s < n; s += per) {

@@ -4,9 +4,9 @@
 // excluded.
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { resolveConfig, type RunConfig } from '../src/cli/config.ts';
-import type { Dataset } from '../src/data/types.ts';
-import { simulate } from '../src/fl/simulation.ts';
+import { resolveConfig, type RunConfig } from '../src/core/config/index.ts';
+import type { Dataset } from '../src/core/data/types.ts';
+import { simulate } from '../src/app/simulation.ts';
 import { median, now, spread } from './lib.ts';
 
 export interface E2eRecipe {
@@ -114,7 +114,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   if (!recipe) throw new Error(`unknown recipe (use ${RECIPES.map((r) => r.id).join(', ')})`);
   const workers = Number(value('--workers') ?? os.availableParallelism());
   const steps = Number(value('--steps') ?? 6);
-  const { loadDataset } = await import('../src/data/index.ts');
+  const { loadDataset } = await import('../src/node/data/index.ts');
   const r = await benchE2e(recipe, loadDataset('mnist-10k'), workers, steps);
   console.log(`${recipe.label}: ${r.workers} workers, ${r.steps} steps timed (first step excluded)`);
   console.log(`  wall clock:            ${r.secPerStep.toFixed(3)} s per FedSGD step (±${(100 * r.spread).toFixed(0)}%, load average ${os.loadavg()[0]!.toFixed(1)})`);

@@ -1,5 +1,5 @@
 /**
- * Analytic cost of a forward pass, counted over the one model definition (src/model/zoo.ts): FlopCounter is
+ * Analytic cost of a forward pass, counted over the one model definition (src/core/model/zoo.ts): FlopCounter is
  * one more Ops implementation — the layout recorder plus a MAC tally — so the count can never drift from
  * the graph that onnxruntime runs.
  *
@@ -9,11 +9,11 @@
  *   - other: element-wise operations of the rest (bias adds, GroupNorm ≈ 5/element, activations, pooling
  *            window reads, residual adds, the loss is ignored) — reported separately, never added to FLOP/s.
  */
-import { defineModel } from '../src/model/index.ts';
-import { LayoutRecorder, type ShapeOnly } from '../src/model/layout.ts';
-import type { ConvOptions } from '../src/model/ops.ts';
-import { sizeOf } from '../src/model/shapes.ts';
-import type { Activation, ModelConfig, ParamSpec } from '../src/model/types.ts';
+import { defineModel } from '../src/core/model/index.ts';
+import { LayoutRecorder, type ShapeOnly } from '../src/core/model/layout.ts';
+import type { ConvOptions } from '../src/core/model/ops.ts';
+import { sizeOf } from '../src/core/model/shapes.ts';
+import type { Activation, ModelConfig, ParamSpec } from '../src/core/model/types.ts';
 
 export interface ForwardCost {
   /** Multiply-accumulates per example (conv + linear). */

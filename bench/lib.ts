@@ -1,7 +1,7 @@
 // Small helpers shared by the benchmark sections: robust statistics, timing, synthetic batches, zoo configs,
 // and plain-text / markdown tables.
-import type { ModelConfig } from '../src/model/types.ts';
-import type { Batch } from '../src/engine/types.ts';
+import type { ModelConfig } from '../src/core/model/types.ts';
+import type { Batch } from '../src/core/engine/types.ts';
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;

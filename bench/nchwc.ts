@@ -1,4 +1,4 @@
-// Section 'nchwc': the engine's two graphs side by side (src/engine/ort.ts, src/engine/optimized.ts).
+// Section 'nchwc': the engine's two graphs side by side (src/node/engine/ort.ts, src/node/engine/optimized.ts).
 //  - plain: the project's graph, weights fed as inputs → onnxruntime keeps im2col Conv + separate activations;
 //  - optimised, without the GroupNorm fold: onnxruntime's NCHWc graph with the weights fed back in as
 //    engine-layout inputs (gathered per pass), reorders around every GroupNorm;
@@ -8,10 +8,11 @@
 //    large batches run in slices.
 // One client pass = perturbInto + session.loss at batch 32, on one core (process on-CPU time, main thread),
 // interleaved round-robin; plus the agreement of losses and forward-difference scalars with the plain graph.
-import { OrtSession } from '../src/engine/ort.ts';
-import { optimizeWithWeightInputs } from '../src/engine/optimized.ts';
-import { buildModel } from '../src/model/index.ts';
-import { perturbInto } from '../src/rng/directions.ts';
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
+import { OrtSession } from '../src/node/engine/ort.ts';
+import { optimizeWithWeightInputs } from '../src/node/engine/optimized.ts';
+import { buildModel } from '../src/core/model/index.ts';
+import { perturbInto } from '../src/core/rng/directions.ts';
 import { processCpuNs } from './clock.ts';
 import { median, syntheticBatch, type ZooEntry } from './lib.ts';
 
@@ -51,7 +52,8 @@ export interface NchwcResult {
 }
 
 export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passes?: number } = {}): Promise<NchwcResult> {
-  const model = buildModel(entry.config);
+  const built = buildModel(entry.config);
+  const model = zooArtifact(built, { weights: built.initWeights(1), trainable: ['all'] });
   const batch = syntheticBatch(entry.config.inputShape, 32, entry.config.classes);
   let t = performance.now();
   const plain = await OrtSession.create(model, { graph: 'plain' });
@@ -70,7 +72,7 @@ export async function benchNchwc(entry: ZooEntry, opts: { rounds?: number; passe
   const whole = await OrtSession.create(model, { graph: 'optimized', examplesPerRun: batch.count });
   const g = await optimizeWithWeightInputs(model, { intraOpNumThreads: 1 });
   for (const s of [plain, fast, noFold, noPad, whole]) s.setBatch(batch);
-  const w = model.initWeights(1);
+  const w = built.initWeights(1);
   const scratch = new Float32Array(w.length);
   const sigma = 1e-4;
   try {

@@ -4,17 +4,19 @@
 //  - options: forward-only time per pass of the zoo models under session-option variants, and with the
 //    weights baked in as initializers instead of fed as graph inputs (what BAFFLE cannot do per pass, but it
 //    prices the cost of feeding weights).
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
+import type { ModelArtifact } from '../src/core/model/artifact.ts';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { buildModel } from '../src/model/index.ts';
-import type { BuiltModel } from '../src/model/types.ts';
+import { buildModel } from '../src/core/model/index.ts';
+import type { BuiltModel } from '../src/core/model/types.ts';
 import { processCpuNs } from './clock.ts';
 import { median, now, syntheticBatch, ZOO, type ZooEntry } from './lib.ts';
 
 const { onnx } = onnxProto;
 const DT = onnx.TensorProto.DataType;
 
-/** The project's session options (src/engine/ort.ts). */
+/** The project's session options (src/node/engine/ort.ts). */
 export const PROJECT_OPTIONS: ort.InferenceSession.SessionOptions = {
   intraOpNumThreads: 1,
   interOpNumThreads: 1,
@@ -105,13 +107,13 @@ export async function benchPeak(size = 1024, reps = 15, targetMs = 150): Promise
 }
 
 /** The model's ONNX with every parameter moved from the graph inputs to constant initializers holding `weights`. */
-export function withInitializers(model: BuiltModel, weights: Float32Array): Uint8Array {
+export function withInitializers(model: ModelArtifact, weights: Float32Array): Uint8Array {
   const proto = onnx.ModelProto.decode(model.onnx);
   const graph = proto.graph!;
-  const params = new Map(model.layout.params.map((p) => [p.name, p]));
+  const params = new Map(model.layout.map((p) => [p.name, p]));
   graph.input = (graph.input ?? []).filter((i) => !params.has(i.name ?? ''));
   graph.initializer = graph.initializer ?? [];
-  for (const p of model.layout.params) {
+  for (const p of model.layout) {
     const data = weights.slice(p.offset, p.offset + p.size);
     graph.initializer.push(
       onnx.TensorProto.create({ name: p.name, dataType: DT.FLOAT, dims: p.shape, rawData: new Uint8Array(data.buffer) }),
@@ -167,20 +169,22 @@ async function timeVariant(
   targetMs: number,
   reps: number,
 ): Promise<{ wall: number; cpu: number }> {
-  const bytes = v.initializers ? withInitializers(model, weights) : model.onnx;
+  const artifact = zooArtifact(model, { weights, trainable: ['all'] });
+  const bytes = v.initializers ? withInitializers(artifact, weights) : artifact.onnx;
   const session = await ort.InferenceSession.create(bytes, v.options);
   const b = syntheticBatch(model.config.inputShape, batch, model.config.classes);
   const labels = BigInt64Array.from(Array.from(b.y, (y) => BigInt(y)));
+  const { io } = artifact;
   const feeds: Record<string, ort.Tensor> = {
-    x: new ort.Tensor('float32', b.x, [batch, ...model.config.inputShape]),
-    y: new ort.Tensor('int64', labels, [batch]),
+    [io.input]: new ort.Tensor('float32', b.x, [batch, ...model.config.inputShape]),
+    [io.labels]: new ort.Tensor('int64', labels, [batch]),
   };
   if (!v.initializers) {
-    for (const p of model.layout.params) {
+    for (const p of artifact.layout) {
       feeds[p.name] = new ort.Tensor('float32', weights.subarray(p.offset, p.offset + p.size), p.shape);
     }
   }
-  const { ms, cpu } = await timeRuns(() => session.run(feeds, ['loss']), 3, targetMs, reps);
+  const { ms, cpu } = await timeRuns(() => session.run(feeds, [io.loss]), 3, targetMs, reps);
   await session.release();
   return { wall: median(ms), cpu: median(cpu) };
 }

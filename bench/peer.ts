@@ -15,16 +15,18 @@
  *    passes per on-CPU second of the thread doing the work (robust to other jobs), and per wall second.
  * 3. Ratio = ours / the best PyTorch variant, on on-CPU time (and on wall time, for the record).
  */
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
+import type { ModelArtifact } from '../src/core/model/artifact.ts';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { OrtSession } from '../src/engine/ort.ts';
-import { buildModel } from '../src/model/index.ts';
-import type { BuiltModel } from '../src/model/types.ts';
-import { perturbInto } from '../src/rng/directions.ts';
+import { OrtSession } from '../src/node/engine/ort.ts';
+import { buildModel } from '../src/core/model/index.ts';
+import type { BuiltModel } from '../src/core/model/types.ts';
+import { perturbInto } from '../src/core/rng/directions.ts';
 import { forwardCost } from './flops.ts';
 import { matmulModel, PROJECT_OPTIONS } from './ort.ts';
 import * as ort from 'onnxruntime-node';
@@ -168,6 +170,8 @@ export class TorchProcess {
 export interface Prepared {
   entry: ZooEntry;
   model: BuiltModel;
+  /** The engine's view of the model (every parameter trainable). */
+  artifact: ModelArtifact;
   weights: Float32Array;
   batch: ReturnType<typeof syntheticBatch>;
 }
@@ -222,7 +226,9 @@ export function preparePeers(ids: readonly string[]): Prepared[] {
   return ids.map((id) => {
     const entry = zooEntry(id);
     const model = buildModel(entry.config);
-    return { entry, model, weights: model.initWeights(1), batch: syntheticBatch(entry.config.inputShape, BATCH, entry.config.classes) };
+    const weights = model.initWeights(1);
+    const artifact = zooArtifact(model, { weights, trainable: ['all'] });
+    return { entry, model, artifact, weights, batch: syntheticBatch(entry.config.inputShape, BATCH, entry.config.classes) };
   });
 }
 
@@ -285,8 +291,8 @@ export async function benchPeer(opts: PeerOptions = {}): Promise<PeerResult[]> {
       return { cpuMs: (c.user + c.system) / 1000, wallMs, regen: 0, perturb: 0, fwd: wallMs, passes };
     };
     for (const p of prepared) {
-      const ours = await OrtSession.create(p.model);
-      const plain = await OrtSession.create(p.model, { graph: 'plain' });
+      const ours = await OrtSession.create(p.artifact);
+      const plain = await OrtSession.create(p.artifact, { graph: 'plain' });
       ours.setBatch(p.batch);
       plain.setBatch(p.batch);
       const scratch = new Float32Array(p.weights.length);

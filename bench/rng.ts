@@ -12,7 +12,7 @@ import {
   fillDirection,
   perturbInto,
   setDirectionBackend,
-} from '../src/rng/directions.ts';
+} from '../src/core/rng/directions.ts';
 import { processCpuNs } from './clock.ts';
 
 export interface RngBenchResult {

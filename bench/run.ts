@@ -12,8 +12,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { loadDataset } from '../src/data/index.ts';
-import { defaultWorkers } from '../src/fl/simPool.ts';
+import { loadDataset } from '../src/node/data/index.ts';
+import { defaultWorkers } from '../src/node/sim/simPool.ts';
 import { benchClient, type ClientResult } from './client.ts';
 import { benchE2e, RECIPES, type E2eResult } from './e2e.ts';
 import { selfCheck } from './flops.ts';
@@ -338,7 +338,7 @@ function nchwcTable(r: Results): Table | null {
     ]),
     notes: [
       'pass = perturbInto + OrtSession.loss at batch 32 on one core (process on-CPU time, median of interleaved rounds); the optimised graph adds the gather into the blocked weight layout.',
-      'How: src/engine/optimized.ts (index-valued initializers → onnxruntime-optimised graph → its weight tensors become inputs; GroupNorm + activation moved into the blocked layout; inputs of convolutions with pads >= 2 padded by a Pad node, the convolution run unpadded). Built per session (block size depends on the CPU), onnxruntime-node only.',
+      'How: src/node/engine/optimized.ts (index-valued initializers → onnxruntime-optimised graph → its weight tensors become inputs; GroupNorm + activation moved into the blocked layout; inputs of convolutions with pads >= 2 padded by a Pad node, the convolution run unpadded). Built per session (block size depends on the CPU), onnxruntime-node only.',
       'Δ columns: the optimised graph against the plain one (float32 rounding; a_k = ΔL/σ amplifies it by 1/σ = 1e4).',
     ],
   };

@@ -5,7 +5,7 @@
 // the wall-clock step time (what this shared machine gave), and process on-CPU seconds per step ÷ workers,
 // the step time on an otherwise idle machine (the work spreads evenly over the workers; see docs/performance.md).
 import { existsSync, writeFileSync } from 'node:fs';
-import type { Dataset } from '../src/data/types.ts';
+import type { Dataset } from '../src/core/data/types.ts';
 import { benchE2e, type E2eRecipe } from './e2e.ts';
 import { fmtNum, type Table } from './lib.ts';
 

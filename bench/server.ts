@@ -1,10 +1,11 @@
 // Server step: rebuild ĝ = Σ_k coef_k z_k from K scalars and the seed, through the simulation's own path
 // (SimPool.reconstruct: the parameter range split in BLOCK-aligned slices, one per worker, Float64 accumulator
 // in shared memory). Reported as ns per parameter per direction.
-import type { Dataset } from '../src/data/types.ts';
-import { SimPool } from '../src/fl/simPool.ts';
-import type { ModelConfig } from '../src/model/types.ts';
-import type { DirectionSet } from '../src/zo/server.ts';
+import type { Dataset } from '../src/core/data/types.ts';
+import { SimPool } from '../src/node/sim/simPool.ts';
+import type { ModelConfig } from '../src/core/model/types.ts';
+import { seededZooArtifact } from '../src/core/model/zooArtifact.ts';
+import type { DirectionSet } from '../src/core/zo/server.ts';
 import { median, now, spread } from './lib.ts';
 
 export interface ServerResult {
@@ -22,7 +23,7 @@ export interface ServerResult {
   cpuNsPerParamDir: number;
 }
 
-// SimPool's workers also hold a forward session; give them the smallest model there is.
+// SimPool's workers would hold a forward session if asked for passes; the smallest model there is.
 const TINY_MODEL: ModelConfig = {
   model: 'mlp',
   activation: 'hardswish',
@@ -40,7 +41,9 @@ function tinyDataset(): Dataset {
 }
 
 export async function benchServer(n: number, K: number, workers: number, reps = 5, targetMs = 150): Promise<ServerResult> {
-  const pool = new SimPool(TINY_MODEL, tinyDataset(), n, workers);
+  // Reconstruction only: the workers never build an engine, so the model is the tiny one with a layout of n.
+  const model = { ...seededZooArtifact(TINY_MODEL, 1), params: n, layout: [{ name: 'w', shape: [n], offset: 0, size: n }] };
+  const pool = new SimPool(model, tinyDataset(), workers);
   try {
     const coefs = new Float32Array(K);
     for (let k = 0; k < K; k++) coefs[k] = ((k % 7) - 3) * 1e-3 + 1e-4;

@@ -3,14 +3,15 @@
 // wasm backend (with our kernel fixes) agrees with the cpu backend, and the federated baseline learns.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TfjsModel } from '../src/baseline/model.ts';
-import { resolveConfig } from '../src/cli/config.ts';
-import { loadDataset } from '../src/data/index.ts';
-import { OrtSession } from '../src/engine/ort.ts';
-import { simulate, type MetricsRecord } from '../src/fl/simulation.ts';
-import { deltaBytes } from '../src/fl/wire.ts';
-import { referenceCrossEntropy } from '../src/model/index.ts';
-import type { ModelConfig } from '../src/model/types.ts';
+import { TfjsModel } from '../src/node/baseline/model.ts';
+import { resolveConfig } from '../src/core/config/index.ts';
+import { loadDataset } from '../src/node/data/index.ts';
+import { OrtSession } from '../src/node/engine/ort.ts';
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
+import { simulate, type MetricsRecord } from '../src/app/simulation.ts';
+import { deltaBytes } from '../src/core/fl/wire.ts';
+import { referenceCrossEntropy } from '../src/core/model/index.ts';
+import type { ModelConfig } from '../src/core/model/types.ts';
 
 const base = { hidden: [] as number[], depth: 10, width: 1 };
 const CONFIGS: Record<string, ModelConfig> = {
@@ -41,7 +42,7 @@ test('forward: the tfjs model agrees with the ONNX engine (and the reference) on
     const batch = batchFor(config, 4);
     m.setWeights(weights);
     m.setBatch(batch.x, batch.y, batch.count);
-    const ort = await OrtSession.create(m.model);
+    const ort = await OrtSession.create(zooArtifact(m.model, { weights, trainable: ['all'] }));
     ort.setBatch(batch);
     const engine = await ort.logits(weights);
     const engineLoss = await ort.loss(weights);
@@ -139,7 +140,7 @@ test('algorithm = bp, FedSGD: learns mnist-10k, same metrics whatever the worker
   const a = await simulate(config, dataset, 2);
   const last = a.metrics[a.metrics.length - 1]!;
   assert.ok(last.testAccuracy > 0.7, `bp accuracy after 20 steps ${last.testAccuracy}`);
-  const n = a.model.layout.size;
+  const n = a.artifact.params;
   assert.equal(last.forwardPasses, 20 * 5, 'one forward (+ one backward) pass per participant per step');
   assert.equal(last.uplinkBytes, 20 * 5 * deltaBytes(n), 'each participant uploads its gradient');
   assert.equal(last.directions, 0);
@@ -164,9 +165,9 @@ test('algorithm = bp, FedAvg: local gradient steps and a model-delta upload', as
       seed: 3,
     },
   ]);
-  const { metrics, model } = await simulate(config, dataset, 2);
+  const { metrics, artifact } = await simulate(config, dataset, 2);
   const last = metrics[metrics.length - 1]!;
   assert.ok(last.testAccuracy > 0.35, `bp fedavg accuracy ${last.testAccuracy}`);
   assert.equal(last.forwardPasses, 10 * 5 * 3);
-  assert.equal(last.uplinkBytes, 10 * 5 * deltaBytes(model.layout.size));
+  assert.equal(last.uplinkBytes, 10 * 5 * deltaBytes(artifact.params));
 });

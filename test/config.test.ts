@@ -4,19 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import {
-  CONFIG_KEYS,
-  ConfigError,
-  DEFAULT_CONFIG,
-  FASHION_MNIST_DEFAULT_DIR,
-  formatConfigHelp,
-  loadConfigFile,
-  overridesToLayer,
-  parseSetOverride,
-  resolveConfig,
-  resolveWorkers,
-  suggestKey,
-} from '../src/cli/config.ts';
+import { CONFIG_KEYS, ConfigError, DEFAULT_CONFIG, FASHION_MNIST_DEFAULT_DIR, formatConfigHelp, overridesToLayer, parseSetOverride, resolveConfig, suggestKey } from '../src/core/config/index.ts';
+import { loadConfigFile, resolveWorkers } from '../src/node/config.ts';
 
 function withTempDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'baffle-config-'));

@@ -5,14 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-import { DataError } from '../src/data/errors.ts';
-import { resizeBilinear, resizeBatchToUnit, makeResizer } from '../src/data/resize.ts';
-import { loadMnist10k, readMnistDigits, mnist10kTrainCount } from '../src/data/mnist10k.ts';
-import { readIdxImages, readIdxLabels } from '../src/data/idx.ts';
-import { loadMnistLike, FASHION_MNIST_DEFAULT_DIR } from '../src/data/mnistIdx.ts';
-import { loadCifar10 } from '../src/data/cifar10.ts';
-import { loadDataset, DATASET_NAMES } from '../src/data/index.ts';
-import type { Dataset } from '../src/data/types.ts';
+import { DataError } from '../src/node/data/errors.ts';
+import { resizeBilinear, resizeBatchToUnit, makeResizer } from '../src/core/data/resize.ts';
+import { loadMnist10k, readMnistDigits, mnist10kTrainCount } from '../src/node/data/mnist10k.ts';
+import { readIdxImages, readIdxLabels } from '../src/node/data/idx.ts';
+import { loadMnistLike, FASHION_MNIST_DEFAULT_DIR } from '../src/node/data/mnistIdx.ts';
+import { loadCifar10 } from '../src/node/data/cifar10.ts';
+import { loadDataset, DATASET_NAMES } from '../src/node/data/index.ts';
+import type { Dataset } from '../src/core/data/types.ts';
 
 const toBytes = (a: Float32Array) => Array.from(a, (v) => Math.round(v * 255));
 const mean = (a: Float32Array) => {

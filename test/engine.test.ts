@@ -2,13 +2,15 @@
 // engine-layout weight inputs, and the plain one), the fallback, and determinism.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { examplesPerRun, OrtSession } from '../src/engine/ort.ts';
-import { gatherInto, optimizeWithWeightInputs, OptimizeError } from '../src/engine/optimized.ts';
-import { ReferenceSession } from '../src/engine/reference.ts';
-import { crossEntropy } from '../src/engine/metrics.ts';
-import { buildModel } from '../src/model/index.ts';
-import type { ModelConfig } from '../src/model/types.ts';
-import { perturbInto } from '../src/rng/directions.ts';
+import { examplesPerRun, OrtSession } from '../src/node/engine/ort.ts';
+import { gatherInto, optimizeWithWeightInputs, OptimizeError } from '../src/node/engine/optimized.ts';
+import { ReferenceSession } from '../src/core/engine/reference.ts';
+import { crossEntropy } from '../src/core/engine/metrics.ts';
+import { buildModel } from '../src/core/model/index.ts';
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
+import type { BuiltModel } from '../src/core/model/types.ts';
+import type { ModelConfig } from '../src/core/model/types.ts';
+import { perturbInto } from '../src/core/rng/directions.ts';
 
 const base = { activation: 'hardswish' as const, hidden: [128], depth: 10, width: 2, classes: 10 };
 const MODELS: Record<string, ModelConfig> = {
@@ -31,6 +33,14 @@ function batchOf(config: ModelConfig, count: number, salt = 1) {
   return { x, y, count };
 }
 
+/** The training-graph artifact of a zoo model (the engine's input), every parameter trainable. */
+const artifacts = new WeakMap<BuiltModel, ReturnType<typeof zooArtifact>>();
+function artifactOf(model: BuiltModel) {
+  let a = artifacts.get(model);
+  if (!a) artifacts.set(model, (a = zooArtifact(model, { weights: model.initWeights(0), trainable: ['all'] })));
+  return a;
+}
+
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
   let d = 0;
@@ -42,8 +52,8 @@ describe('OrtSession matches the reference forward', () => {
   for (const [name, config] of Object.entries(MODELS)) {
     it(`${name}: optimised and plain graphs agree with the reference (logits and loss)`, async () => {
       const model = buildModel(config);
-      const fast = await OrtSession.create(model, { graph: 'optimized' });
-      const plain = await OrtSession.create(model, { graph: 'plain' });
+      const fast = await OrtSession.create(artifactOf(model), { graph: 'optimized' });
+      const plain = await OrtSession.create(artifactOf(model), { graph: 'plain' });
       const ref = new ReferenceSession(model);
       assert.equal(fast.graph, 'optimized');
       assert.equal(plain.graph, 'plain');
@@ -78,8 +88,8 @@ describe('OrtSession behaviour', () => {
   it('the optimised graph is deterministic, follows buffer changes and batch changes', async () => {
     const config = MODELS.lenet!;
     const model = buildModel(config);
-    const a = await OrtSession.create(model);
-    const b = await OrtSession.create(model);
+    const a = await OrtSession.create(artifactOf(model));
+    const b = await OrtSession.create(artifactOf(model));
     assert.equal(a.graph, 'optimized', `fell back: ${a.fallbackReason}`);
     const w = model.initWeights(3);
     const scratch = new Float32Array(w.length);
@@ -114,18 +124,18 @@ describe('OrtSession behaviour', () => {
 
   it("graph 'plain' and BAFFLE_ORT_GRAPH select the plain graph; bad values are refused", async () => {
     const model = buildModel(MODELS.mlp!);
-    const s = await OrtSession.create(model, { graph: 'plain' });
+    const s = await OrtSession.create(artifactOf(model), { graph: 'plain' });
     assert.equal(s.graph, 'plain');
     assert.equal(s.fallbackReason, null);
     await s.dispose();
     const saved = process.env.BAFFLE_ORT_GRAPH;
     process.env.BAFFLE_ORT_GRAPH = 'plain';
     try {
-      const e = await OrtSession.create(model);
+      const e = await OrtSession.create(artifactOf(model));
       assert.equal(e.graph, 'plain');
       await e.dispose();
       process.env.BAFFLE_ORT_GRAPH = 'fastest';
-      await assert.rejects(OrtSession.create(model), /graph must be one of/);
+      await assert.rejects(OrtSession.create(artifactOf(model)), /graph must be one of/);
     } finally {
       if (saved === undefined) delete process.env.BAFFLE_ORT_GRAPH;
       else process.env.BAFFLE_ORT_GRAPH = saved;
@@ -140,13 +150,13 @@ describe('OrtSession fallback', () => {
     const failing = async () => {
       throw new OptimizeError('onnxruntime folded arithmetic into a weight tensor');
     };
-    const s = await OrtSession.create(model, { optimizer: failing });
+    const s = await OrtSession.create(artifactOf(model), { optimizer: failing });
     assert.equal(s.graph, 'plain');
     assert.match(s.fallbackReason ?? '', /folded arithmetic/);
     s.setBatch(batchOf(MODELS.lenet!, 2));
     assert.ok(Number.isFinite(await s.loss(model.initWeights(1))));
     await s.dispose();
-    await assert.rejects(OrtSession.create(model, { graph: 'optimized', optimizer: failing }), /unavailable: onnxruntime folded/);
+    await assert.rejects(OrtSession.create(artifactOf(model), { graph: 'optimized', optimizer: failing }), /unavailable: onnxruntime folded/);
   });
 
   it('the probe catches a wrong weight layout and falls back', async () => {
@@ -161,7 +171,7 @@ describe('OrtSession fallback', () => {
       f.runs = null; // copy through the (corrupted) index map
       return g;
     };
-    const s = await OrtSession.create(model, { optimizer: corrupt });
+    const s = await OrtSession.create(artifactOf(model), { optimizer: corrupt });
     assert.equal(s.graph, 'plain');
     assert.match(s.fallbackReason ?? '', /probe/);
     await s.dispose();
@@ -171,7 +181,7 @@ describe('OrtSession fallback', () => {
 describe('optimised graph weight maps', () => {
   it('strided runs copy exactly what the index map says; every weight is used', async () => {
     const model = buildModel(MODELS['wrn-10-2-gn']!);
-    const g = await optimizeWithWeightInputs(model, { intraOpNumThreads: 1 });
+    const g = await optimizeWithWeightInputs(artifactOf(model), { intraOpNumThreads: 1 });
     assert.ok(g.block === 8 || g.block === 16, `block ${g.block}`);
     assert.ok(g.foldedReorders > 0);
     const w = model.initWeights(5);
@@ -199,8 +209,8 @@ describe('large batches run in slices', () => {
     assert.equal(model.largestActivation, 32 * 32 * 32); // stage 1: 32 channels at 32×32
     assert.equal(examplesPerRun(model, 32), 8);
     assert.equal(examplesPerRun(buildModel(MODELS['lenet']!), 32), 32);
-    const sliced = await OrtSession.create(model);
-    const whole = await OrtSession.create(model, { examplesPerRun: 32 });
+    const sliced = await OrtSession.create(artifactOf(model));
+    const whole = await OrtSession.create(artifactOf(model), { examplesPerRun: 32 });
     const batch = batchOf(config, 32, 9);
     sliced.setBatch(batch);
     whole.setBatch(batch);
@@ -220,7 +230,7 @@ describe('large batches run in slices', () => {
     assert.ok(Math.abs((await sliced.loss(w)) - (await whole.loss(w))) <= 1e-6 * Math.abs(await whole.loss(w)));
     await sliced.dispose();
     await whole.dispose();
-    await assert.rejects(OrtSession.create(model, { examplesPerRun: 0 }), /examplesPerRun must be a positive integer/);
+    await assert.rejects(OrtSession.create(artifactOf(model), { examplesPerRun: 0 }), /examplesPerRun must be a positive integer/);
   });
 });
 
@@ -229,13 +239,13 @@ describe('explicit padding of wide-kernel convolutions', () => {
     const config = MODELS['lenet']!;
     const model = buildModel(config);
     const base = { intraOpNumThreads: 1 };
-    const padded = await optimizeWithWeightInputs(model, base);
-    const unpadded = await optimizeWithWeightInputs(model, base, { padExplicitly: false });
+    const padded = await optimizeWithWeightInputs(artifactOf(model), base);
+    const unpadded = await optimizeWithWeightInputs(artifactOf(model), base, { padExplicitly: false });
     if (padded.block === 0) return; // no blocked convolutions on this CPU: nothing to pad
     assert.equal(padded.paddedExplicitly, 2);
     assert.equal(unpadded.paddedExplicitly, 0);
-    const a = await OrtSession.create(model, { graph: 'optimized', optimizer: (m, o) => optimizeWithWeightInputs(m, o) });
-    const b = await OrtSession.create(model, { graph: 'optimized', optimizer: (m, o) => optimizeWithWeightInputs(m, o, { padExplicitly: false }) });
+    const a = await OrtSession.create(artifactOf(model), { graph: 'optimized', optimizer: (m, o) => optimizeWithWeightInputs(m, o) });
+    const b = await OrtSession.create(artifactOf(model), { graph: 'optimized', optimizer: (m, o) => optimizeWithWeightInputs(m, o, { padExplicitly: false }) });
     const batch = batchOf(config, 4, 5);
     a.setBatch(batch);
     b.setBatch(batch);
@@ -248,7 +258,7 @@ describe('explicit padding of wide-kernel convolutions', () => {
   });
 
   it('WRN-10-2 (3×3 kernels, pads 1) is left as it is', async () => {
-    const g = await optimizeWithWeightInputs(buildModel(MODELS['wrn-10-2-gn']!), { intraOpNumThreads: 1 });
+    const g = await optimizeWithWeightInputs(artifactOf(buildModel(MODELS['wrn-10-2-gn']!)), { intraOpNumThreads: 1 });
     assert.equal(g.paddedExplicitly, 0);
   });
 });
@@ -262,7 +272,7 @@ describe('optimised graph experiments (off by default) stay correct', () => {
     it(`${name}: WRN-10-2+GN agrees with the reference`, async () => {
       const config = MODELS['wrn-10-2-gn']!;
       const model = buildModel(config);
-      const s = await OrtSession.create(model, { graph: 'optimized', optimizer: (m, o) => optimizeWithWeightInputs(m, o, opts) });
+      const s = await OrtSession.create(artifactOf(model), { graph: 'optimized', optimizer: (m, o) => optimizeWithWeightInputs(m, o, opts) });
       const batch = batchOf(config, 1, 3);
       s.setBatch(batch);
       const w = model.initWeights(2);

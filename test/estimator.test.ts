@@ -1,12 +1,13 @@
 // The BAFFLE estimator against the true gradient on a tiny model (fixed seeds throughout).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildModel } from '../src/model/index.ts';
-import { OrtSession } from '../src/engine/ort.ts';
-import { estimate } from '../src/zo/client.ts';
-import { accumulateSets, directionSets } from '../src/zo/server.ts';
-import { mixSeed } from '../src/rng/directions.ts';
-import { UniformRng as Rng } from '../src/rng/uniform.ts';
+import { buildModel } from '../src/core/model/index.ts';
+import { OrtSession } from '../src/node/engine/ort.ts';
+import { estimate } from '../src/core/zo/task.ts';
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
+import { accumulateSets, directionSets } from '../src/core/zo/server.ts';
+import { mixSeed } from '../src/core/rng/directions.ts';
+import { UniformRng as Rng } from '../src/core/rng/uniform.ts';
 
 const model = buildModel({
   model: 'mlp',
@@ -31,7 +32,7 @@ function fixedBatch() {
 }
 
 async function setup() {
-  const session = await OrtSession.create(model);
+  const session = await OrtSession.create(zooArtifact(model, { weights: model.initWeights(0), trainable: ['all'] }));
   session.setBatch(fixedBatch());
   const weights = model.initWeights(3);
   // True gradient by coordinate-wise central differences on the same engine.

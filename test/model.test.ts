@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { buildModel, defineModel, initWeights } from '../src/model/index.ts';
-import { UniformRng } from '../src/rng/uniform.ts';
-import { traceLayout } from '../src/model/layout.ts';
-import { referenceCrossEntropy, erf } from '../src/model/reference.ts';
-import type { BuiltModel, ModelConfig, ParamLayout } from '../src/model/types.ts';
+import { buildModel, defineModel, initWeights } from '../src/core/model/index.ts';
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
+import { UniformRng } from '../src/core/rng/uniform.ts';
+import { traceLayout } from '../src/core/model/layout.ts';
+import { referenceCrossEntropy, erf } from '../src/core/model/reference.ts';
+import type { BuiltModel, ModelConfig, ParamLayout } from '../src/core/model/types.ts';
 
 const base: ModelConfig = {
   model: 'lenet',
@@ -164,8 +165,13 @@ function rand(seed: number) {
   return (lo: number, hi: number) => lo + (hi - lo) * r.nextFloat();
 }
 
+/** The zoo model's training graph (every parameter an input), as the engine runs it. */
+function training(m: BuiltModel) {
+  return zooArtifact(m, { weights: m.initWeights(0), trainable: ['all'] });
+}
+
 async function session(m: BuiltModel): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(m.onnx, {
+  return ort.InferenceSession.create(training(m).onnx, {
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
@@ -174,9 +180,10 @@ async function session(m: BuiltModel): Promise<ort.InferenceSession> {
 
 function feeds(m: BuiltModel, w: Float32Array, x: Float32Array, y: number[]): Record<string, ort.Tensor> {
   const B = y.length;
+  const { io } = training(m);
   const f: Record<string, ort.Tensor> = {
-    x: new ort.Tensor('float32', x, [B, ...m.config.inputShape]),
-    y: new ort.Tensor('int64', BigInt64Array.from(y.map(BigInt)), [B]),
+    [io.input]: new ort.Tensor('float32', x, [B, ...m.config.inputShape]),
+    [io.labels]: new ort.Tensor('int64', BigInt64Array.from(y.map(BigInt)), [B]),
   };
   for (const p of m.layout.params) f[p.name] = new ort.Tensor('float32', w.subarray(p.offset, p.offset + p.size), p.shape);
   return f;
@@ -232,11 +239,12 @@ describe('ONNX graph agrees with the reference forward', () => {
   ];
   cases.forEach(([name, c, batch], i) => it(name, () => compare(c, batch, 1000 + i)));
 
-  it('graph interface: inputs x, y, parameters in layout order; outputs loss, logits; dynamic batch', async () => {
+  it('graph interface: inputs x, labels, parameters in layout order; outputs loss, logits; dynamic batch', async () => {
     const m = buildModel(cfg({ model: 'lenet' }));
     const s = await session(m);
     try {
-      assert.deepEqual(s.inputNames, ['x', 'y', ...m.layout.params.map((p) => p.name)]);
+      assert.deepEqual(training(m).io, { input: 'x', labels: 'labels', loss: 'loss', logits: 'logits' });
+      assert.deepEqual(s.inputNames, ['x', 'labels', ...m.layout.params.map((p) => p.name)]);
       assert.deepEqual([...s.outputNames].sort(), ['logits', 'loss']);
       const w = m.initWeights(3);
       for (const B of [1, 5]) {
@@ -251,7 +259,7 @@ describe('ONNX graph agrees with the reference forward', () => {
 
 describe('ONNX model structure', () => {
   it('opset 21; GroupNorm as Reshape → InstanceNormalization → Reshape; no BatchNorm', () => {
-    const m = onnxProto.onnx.ModelProto.decode(buildModel(cfg({ model: 'wrn', width: 1 })).onnx);
+    const m = onnxProto.onnx.ModelProto.decode(training(buildModel(cfg({ model: 'wrn', width: 1 }))).onnx);
     assert.deepEqual(m.opsetImport.map((o) => [o.domain, Number(o.version)]), [['', 21]]);
     const ops = m.graph!.node!.map((n) => n.opType);
     assert.ok(!ops.includes('BatchNormalization'));

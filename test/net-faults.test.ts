@@ -1,7 +1,7 @@
 // Faults and bad input: honest join processes killed at random moments, a hostile client that sends every
 // kind of bad frame, and the server killed with SIGKILL once and resumed. The run must finish with every
 // round counted once, and the model must be exactly the one the honest results give (replayed in-process).
-import { CursorStream } from '../src/fl/clientData.ts';
+import { CursorStream } from '../src/core/fl/clientData.ts';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,17 +9,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Packr } from 'msgpackr';
-import { resolveConfig } from '../src/cli/config.ts';
-import { loadDataset } from '../src/data/index.ts';
-import { Ema } from '../src/fl/ema.ts';
-import { freshProgress, planFederation, runFederation } from '../src/fl/federation.ts';
-import { InProcessTransport } from '../src/fl/inProcess.ts';
-import { SimPool } from '../src/fl/simPool.ts';
-import { clientShards, clientStream, evaluationSplit, makeStrategy, modelConfigOf } from '../src/fl/simulation.ts';
-import type { ClientTransport, EstimateRequest, LocalTrainRequest } from '../src/fl/transport.ts';
-import { buildModel } from '../src/model/index.ts';
-import { decodeServerFrame, encode, helloProof, SUBPROTOCOL, type TaskMsg } from '../src/net/protocol.ts';
-import { readTokens } from '../src/net/tokens.ts';
+import { resolveConfig } from '../src/core/config/index.ts';
+import { InProcessTransport } from '../src/node/sim/inProcess.ts';
+import { clientShards, clientStream } from '../src/core/fl/setup.ts';
+import type { ClientTransport, EstimateRequest, LocalTrainRequest } from '../src/core/fl/transport.ts';
+import { loadRunData, loadRunModel } from '../src/node/model/load.ts';
+import { Session } from '../src/app/session.ts';
+import { decodeServerFrame, encode, helloProof, SUBPROTOCOL, type TaskMsg } from '../src/core/protocol/protocol.ts';
+import { readTokens } from '../src/node/net/tokens.ts';
 import { baffle, BIN, killAll, readJsonLines, startServer, status, tempDir, waitFor, withoutWall, type Proc } from './netHelpers.ts';
 
 after(killAll);
@@ -86,11 +83,9 @@ class Hostile {
         ws.on('message', (data: Buffer) => {
           const msg = decodeServerFrame(data);
           if (msg.type === 'challenge') {
-            const hello = encode({
-              type: 'hello', protocol: 1, clientId: HOSTILE, proof: helloProof(this.token, msg.nonce, HOSTILE),
-              runId: null, version: null, agent: 'hostile',
-            });
-            ws.send(hello);
+            void helloProof(this.token, msg.nonce, HOSTILE).then((proof) =>
+              ws.send(encode({ type: 'hello', protocol: 1, clientId: HOSTILE, proof, runId: null, version: null, agent: 'hostile' })),
+            );
           } else if (msg.type === 'ping') ws.send(encode({ type: 'pong', time: msg.time }));
           else if (msg.type === 'task') this.attack(ws, msg);
         });
@@ -162,36 +157,24 @@ class Hostile {
 /** The honest part of a run, replayed in-process: per round, only the results the server counted. */
 async function replay(rounds: Record<string, any>[]) {
   const config = resolveConfig([{ ...RUN, workers: 2 }]);
-  const dataset = loadDataset('mnist-10k');
-  const model = buildModel(modelConfigOf(config, dataset));
-  const n = model.layout.size;
+  const { artifact } = await loadRunModel(config);
+  const dataset = loadRunData(config, artifact);
   const streams = clientShards(config, dataset.train.y, dataset.classes).map((s, c) => new CursorStream(() => clientStream(config, s, c)));
-  const plan = planFederation(config, dataset.train.count);
-  const test = evaluationSplit(dataset.test, config.testSubset);
-  const pool = new SimPool(model.config, { ...dataset, test }, n, 2);
+  const session = Session.open({ config, artifact, dataset, workers: 2, checkpointDir: null, resume: false, runId: 'replay' });
   try {
-    pool.weights.set(model.initWeights(config.seed));
-    const ema = new Ema(pool.weights, config.emaDecay);
-    const inner = new InProcessTransport(pool, streams, config.batchSize);
+    const inner = new InProcessTransport(session.pool, streams, config.batchSize);
     const counted = new Map(rounds.map((r) => [r.step - 1, new Set<number>(r.counted)]));
     const keep = <T extends { clientId: number }>(step: number, replies: T[]) => replies.filter((r) => counted.get(step)?.has(r.clientId));
     const transport: ClientTransport = {
       batchSize: config.batchSize,
-      estimate: async (req: EstimateRequest[], w) => keep(req[0].step, await inner.estimate(req, w)),
-      localTrain: async (req: LocalTrainRequest[], w) => keep(req[0].step, await inner.localTrain(req, w)),
+      estimate: async (req: EstimateRequest[], w) => keep(req[0]!.step, await inner.estimate(req, w)),
+      localTrain: async (req: LocalTrainRequest[], w) => keep(req[0]!.step, await inner.localTrain(req, w)),
       close: async () => {},
     };
-    const strategy = makeStrategy(config, transport, (sets) => pool.reconstruct(sets), n);
-    const progress = await runFederation(
-      {
-        config, plan, strategy, weights: pool.weights, ema,
-        evaluate: (w) => pool.evaluate(w),
-      },
-      freshProgress(config),
-    );
-    return { metrics: progress.metrics, evalWeights: ema.weights().slice() };
+    const result = await session.train(session.strategy(transport));
+    return { metrics: result.metrics, evalWeights: result.evalWeights };
   } finally {
-    await pool.close();
+    await session.close();
   }
 }
 
@@ -218,7 +201,9 @@ test('clients killed at random, a hostile client, the server killed -9 and resum
     const c = decodeServerFrame(ch as Buffer);
     assert.equal(c.type, 'challenge');
     if (c.type === 'challenge') {
-      ws.send(encode({ type: 'hello', protocol: 1, clientId: id, proof: helloProof(token, c.nonce, id), runId: null, version: null, agent: 't' }));
+      void helloProof(token, c.nonce, id).then((proof) =>
+        ws.send(encode({ type: 'hello', protocol: 1, clientId: id, proof, runId: null, version: null, agent: 't' })),
+      );
     }
   };
   assert.equal(await probe(url, [], () => {}), 4005, 'no subprotocol: refused');
@@ -228,17 +213,18 @@ test('clients killed at random, a hostile client, the server killed -9 and resum
   assert.equal(await probe(url, [SUBPROTOCOL], (ws) => ws.send(Buffer.alloc(5000, 1))), 1009, 'oversized frame before hello');
   assert.equal(await probe(url, [SUBPROTOCOL], (ws) => ws.send(encode({ type: 'pong', time: 1 }))), 1002, 'frames before hello');
   // A replayed hello (valid for another connection's nonce) is refused.
-  const captured = await new Promise<Buffer>((resolve, reject) => {
+  const captured = await new Promise<Uint8Array>((resolve, reject) => {
     const ws = new WebSocket(url, SUBPROTOCOL);
-    let helloBytes: Buffer | null = null;
-    ws.on('message', (data: Buffer) => {
+    let helloBytes: Uint8Array | null = null;
+    ws.on('message', async (data: Buffer) => {
       const m = decodeServerFrame(data);
       if (m.type === 'challenge') {
-        helloBytes = encode({ type: 'hello', protocol: 1, clientId: HOSTILE, proof: helloProof(tokens.get(HOSTILE) as string, m.nonce, HOSTILE), runId: null, version: null, agent: 't' });
+        const proof = await helloProof(tokens.get(HOSTILE) as string, m.nonce, HOSTILE);
+        helloBytes = encode({ type: 'hello', protocol: 1, clientId: HOSTILE, proof, runId: null, version: null, agent: 't' });
         ws.send(helloBytes);
       } else if (m.type === 'welcome') {
         ws.close();
-        resolve(helloBytes as Buffer);
+        resolve(helloBytes as Uint8Array);
       }
     });
     ws.on('error', reject);

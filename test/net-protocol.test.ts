@@ -1,16 +1,17 @@
 // The pieces of the networked federation that need no process: frame schema checks, authentication proofs,
 // tokens files, server settings and checkpoints.
 import { test } from 'node:test';
+import { createHmac } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
-import { ConfigError, DEFAULT_SERVER_CONFIG, resolveConfig, resolveServeConfig } from '../src/cli/config.ts';
-import { loadCheckpoint, saveCheckpoint, writeDurable } from '../src/fl/checkpoint.ts';
-import { Ema } from '../src/fl/ema.ts';
-import { freshProgress } from '../src/fl/federation.ts';
-import { Adam } from '../src/fl/optimizer.ts';
+import { ConfigError, DEFAULT_SERVER_CONFIG, resolveConfig, resolveServeConfig } from '../src/core/config/index.ts';
+import { loadCheckpoint, saveCheckpoint, writeDurable } from '../src/node/checkpoint.ts';
+import { Ema } from '../src/core/fl/ema.ts';
+import { freshProgress } from '../src/core/fl/federation.ts';
+import { Adam } from '../src/core/fl/optimizer.ts';
 import {
   bytesFloat32,
   decodeClientFrame,
@@ -20,8 +21,8 @@ import {
   helloProof,
   proofMatches,
   ProtocolError,
-} from '../src/net/protocol.ts';
-import { formatTokens, makeTokens, readTokens } from '../src/net/tokens.ts';
+} from '../src/core/protocol/protocol.ts';
+import { formatTokens, makeTokens, readTokens } from '../src/node/net/tokens.ts';
 
 const raw = new Packr({ useRecords: false });
 
@@ -72,15 +73,19 @@ test('every malformed client frame is refused with a reason', () => {
   assert.ok(nan.type === 'result' && Number.isNaN(nan.scalars?.[0]));
 });
 
-test('hello proofs bind the token, the connection nonce and the client id', () => {
+test('hello proofs bind the token, the connection nonce and the client id', async () => {
   const nonce = Buffer.alloc(32, 1);
-  const proof = helloProof('token-of-client-3-xxxxxxxx', nonce, 3);
+  const proof = await helloProof('token-of-client-3-xxxxxxxx', nonce, 3);
   assert.equal(proof.byteLength, 32);
-  assert.ok(proofMatches('token-of-client-3-xxxxxxxx', nonce, 3, proof));
-  assert.ok(!proofMatches('token-of-client-3-xxxxxxxx', Buffer.alloc(32, 2), 3, proof), 'replayed on another nonce');
-  assert.ok(!proofMatches('token-of-client-3-xxxxxxxx', nonce, 4, proof), 'claimed for another client');
-  assert.ok(!proofMatches('another-token-xxxxxxxxxxxx', nonce, 3, proof), 'wrong token');
-  assert.ok(!proofMatches('token-of-client-3-xxxxxxxx', nonce, 3, proof.subarray(0, 16)));
+  // The WebCrypto proof is the HMAC the protocol document defines (checked against node:crypto's).
+  const id = Buffer.alloc(4);
+  id.writeUInt32BE(3);
+  assert.deepEqual(Buffer.from(proof), createHmac('sha256', 'token-of-client-3-xxxxxxxx').update(nonce).update(id).digest());
+  assert.ok(await proofMatches('token-of-client-3-xxxxxxxx', nonce, 3, proof));
+  assert.ok(!(await proofMatches('token-of-client-3-xxxxxxxx', Buffer.alloc(32, 2), 3, proof)), 'replayed on another nonce');
+  assert.ok(!(await proofMatches('token-of-client-3-xxxxxxxx', nonce, 4, proof)), 'claimed for another client');
+  assert.ok(!(await proofMatches('another-token-xxxxxxxxxxxx', nonce, 3, proof)), 'wrong token');
+  assert.ok(!(await proofMatches('token-of-client-3-xxxxxxxx', nonce, 3, proof.subarray(0, 16))));
 });
 
 test('tokens files: fresh tokens, checked on read', () => {

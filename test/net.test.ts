@@ -172,5 +172,10 @@ test('serve and join refuse bad settings before any work', () => {
   assert.match(missing.stderr, /no token for client 3/);
   const resume = runSync(['serve', '--resume', join(dir, 'nothing-here')]);
   assert.equal(resume.status, 2);
-  assert.match(resume.stderr, /not a serve run directory/);
+  assert.match(resume.stderr, /nothing-here: no such directory/);
+  const empty = join(dir, 'empty');
+  mkdirSync(empty);
+  const notRun = runSync(['serve', '--resume', empty]);
+  assert.equal(notRun.status, 2);
+  assert.match(notRun.stderr, /no config\.json there \(not a run directory\)/);
 });

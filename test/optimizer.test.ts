@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Adam, SGD, makeOptimizer, type Optimizer } from '../src/fl/optimizer.ts';
-import { Ema, emaDecayAt } from '../src/fl/ema.ts';
-import { clipMaxAbs } from '../src/fl/clip.ts';
-import { lrAt } from '../src/fl/schedule.ts';
+import { Adam, SGD, makeOptimizer, type Optimizer } from '../src/core/fl/optimizer.ts';
+import { Ema, emaDecayAt } from '../src/core/fl/ema.ts';
+import { clipMaxAbs } from '../src/core/fl/clip.ts';
+import { lrAt } from '../src/core/fl/schedule.ts';
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-5, abs = 1e-7, what = ''): void {
   assert.equal(actual.length, expected.length);
@@ -19,7 +19,7 @@ const gradAt = (t: number, i: number, p: number): number => 2 * (p - 0.3 * i) + 
 
 /**
  * Reference torch.optim.Adam, written as a float64 scalar loop, element by element, straight from the
- * PyTorch docs / _single_tensor_adam (independent of src/fl/optimizer.ts).
+ * PyTorch docs / _single_tensor_adam (independent of src/core/fl/optimizer.ts).
  */
 function refAdam(p0: number[], steps: number, lr: number, b1: number, b2: number, wd: number, eps = 1e-8): number[] {
   const out: number[] = [];

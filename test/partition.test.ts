@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { partition, partitionStats, type PartitionSpec } from '../src/fl/partition.ts';
-import { UniformRng } from '../src/rng/uniform.ts';
+import { partition, partitionStats, type PartitionSpec } from '../src/core/fl/partition.ts';
+import { UniformRng } from '../src/core/rng/uniform.ts';
 
 // The project's seeded RNG (UniformRng: nextInt, gamma) drives the partitions, as in the simulation.
 const TestRng = UniformRng;

@@ -6,9 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../src/cli/config.ts';
+import { ConfigError } from '../src/core/config/index.ts';
 import type { MemoryReport } from '../src/cli/memory.ts';
-import type { RunConfig } from '../src/cli/config.ts';
+import type { RunConfig } from '../src/core/config/index.ts';
 import type { RunData, SuiteData } from '../src/report/data.ts';
 import { loadSuite, suiteCommand } from '../src/report/suite.ts';
 
@@ -146,7 +146,7 @@ test('baffle suite + baffle report: tables with every run, BAFFLE beside backpro
 });
 
 test('suite reading of an ablation: each variant against the base run, BAFFLE and its own backprop baseline', async () => {
-  const { DEFAULT_CONFIG } = await import('../src/cli/config.ts');
+  const { DEFAULT_CONFIG } = await import('../src/core/config/index.ts');
   const { suiteReading } = await import('../src/report/markdown.ts');
   const run = (id: string, over: Partial<RunConfig>, accuracy: number): RunData => ({
     id,

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { dexp, dlog, pow2 } from '../src/rng/detmath.ts';
+import { dexp, dlog, pow2 } from '../src/core/rng/detmath.ts';
 import {
   accumulateDirection,
   BLOCK,
@@ -12,12 +12,12 @@ import {
   mixSeed,
   perturbInto,
   setDirectionBackend,
-} from '../src/rng/directions.ts';
-import { murmur3Words } from '../src/rng/hash.ts';
-import { UniformRng } from '../src/rng/uniform.ts';
-import { loadDirectionWasm } from '../src/rng/wasmDirections.ts';
-import { computeZigTables, renderZigTablesSource, ZIG_V_DEF } from '../src/rng/zigtables-gen.ts';
-import { ZIG_F, ZIG_K, ZIG_R, ZIG_W } from '../src/rng/zigtables.ts';
+} from '../src/core/rng/directions.ts';
+import { murmur3Words } from '../src/core/rng/hash.ts';
+import { UniformRng } from '../src/core/rng/uniform.ts';
+import { loadDirectionWasm } from '../src/core/rng/wasmDirections.ts';
+import { computeZigTables, renderZigTablesSource, ZIG_V_DEF } from '../scripts/zigtables-gen.ts';
+import { ZIG_F, ZIG_K, ZIG_R, ZIG_W } from '../src/core/rng/zigtables.ts';
 
 const vectors = JSON.parse(readFileSync(new URL('./vectors/rng-directions.json', import.meta.url), 'utf8')) as {
   block: number;
@@ -62,7 +62,7 @@ function assertSameBits(a: Float32Array, b: Float32Array, what: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// An independent, deliberately naive implementation of src/rng/SPEC.md (BigInt words, no shared code except
+// An independent, deliberately naive implementation of src/core/rng/SPEC.md (BigInt words, no shared code except
 // the literal tables and dexp/dlog, which are tested separately). The optimised kernels must match it.
 // ---------------------------------------------------------------------------------------------------------
 const M32 = 0xffffffffn;
@@ -193,7 +193,7 @@ describe('Ziggurat tables', () => {
     assert.deepEqual(Array.from(t.K), Array.from(ZIG_K));
     assert.deepEqual(Array.from(t.W), Array.from(ZIG_W));
     assert.deepEqual(Array.from(t.F), Array.from(ZIG_F));
-    const src = readFileSync(new URL('../src/rng/zigtables.ts', import.meta.url), 'utf8');
+    const src = readFileSync(new URL('../src/core/rng/zigtables.ts', import.meta.url), 'utf8');
     assert.equal(renderZigTablesSource(t), src, 'zigtables.ts is exactly the generator output');
   });
 
@@ -690,7 +690,7 @@ describe('UniformRng', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// WebAssembly kernels (src/rng/wasmDirections.ts): the default backend where WebAssembly SIMD exists; the JS
+// WebAssembly kernels (src/core/rng/wasmDirections.ts): the default backend where WebAssembly SIMD exists; the JS
 // kernels are the reference. The tests above run on the default backend; here both are compared directly.
 // ---------------------------------------------------------------------------------------------------------
 describe('seeded directions: WebAssembly kernels vs the JS reference', () => {
@@ -807,7 +807,7 @@ describe('seeded directions: WebAssembly kernels vs the JS reference', () => {
   });
 
   test('BAFFLE_RNG=js forces the JS kernels (same bits)', () => {
-    const mod = new URL('../src/rng/directions.ts', import.meta.url).href;
+    const mod = new URL('../src/core/rng/directions.ts', import.meta.url).href;
     const code =
       `const m = await import(${JSON.stringify(mod)});` +
       'const z = new Float32Array(20000); m.fillDirection(99, 5, z, 3, 19999);' +

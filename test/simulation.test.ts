@@ -1,9 +1,9 @@
 // End-to-end federated simulation on real mnist-10k digits with small models (fixed seeds).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveConfig } from '../src/cli/config.ts';
-import { loadDataset } from '../src/data/index.ts';
-import { simulate, type MetricsRecord } from '../src/fl/simulation.ts';
+import { resolveConfig } from '../src/core/config/index.ts';
+import { loadDataset } from '../src/node/data/index.ts';
+import { simulate, type MetricsRecord } from '../src/app/simulation.ts';
 
 const dataset = loadDataset('mnist-10k');
 const withoutTime = (m: MetricsRecord[]) => m.map(({ wallMs: _w, ...rest }) => rest);
@@ -26,12 +26,12 @@ test('counters: K+1 forward passes and K·4 + 20 uplink bytes per participant pe
   const config = resolveConfig([
     { hidden: [8], K, clients: 10, participation: 0.3, maxSteps: 4, evalEvery: 4, testSubset: 100 },
   ]);
-  const { metrics, model } = await simulate(config, dataset, 2);
+  const { metrics, artifact } = await simulate(config, dataset, 2);
   const m = metrics[metrics.length - 1];
   const participantSteps = 4 * 3;
   assert.equal(m.forwardPasses, participantSteps * (K + 1));
   assert.equal(m.uplinkBytes, participantSteps * (K * 4 + 20));
-  assert.ok(m.downlinkBytes >= participantSteps * model.layout.size * 4, 'FedSGD downloads the model every round');
+  assert.ok(m.downlinkBytes >= participantSteps * artifact.params * 4, 'FedSGD downloads the model every round');
   assert.equal(m.directions, participantSteps * K);
 
   const central = await simulate({ ...config, scheme: 'central' }, dataset, 2);
@@ -67,10 +67,10 @@ test('FedAvg: local ZO steps and a model-delta upload also learn', async () => {
       seed: 3,
     },
   ]);
-  const { metrics, model } = await simulate(config, dataset, 2);
+  const { metrics, artifact } = await simulate(config, dataset, 2);
   const last = metrics[metrics.length - 1];
   assert.ok(last.testAccuracy > 0.4, `fedavg accuracy ${last.testAccuracy}`);
-  assert.equal(last.uplinkBytes, 15 * 5 * (model.layout.size * 4 + 20));
+  assert.equal(last.uplinkBytes, 15 * 5 * (artifact.params * 4 + 20));
   assert.equal(last.forwardPasses, 15 * 5 * 3 * 21);
 });
 
@@ -84,7 +84,7 @@ test('non-IID partitions run end to end', async () => {
 });
 
 test('a test subset is taken at an even stride, so a class-sorted split still covers every class', async () => {
-  const { evaluationSplit } = await import('../src/fl/simulation.ts');
+  const { evaluationSplit } = await import('../src/app/simulation.ts');
   const subset = evaluationSplit(dataset.test, 200);
   assert.equal(subset.count, 200);
   assert.equal(subset.x.length, 200 * 32 * 32);

@@ -1,9 +1,9 @@
 // `baffle join <url>`: run one or more federated clients against a `baffle serve` server.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { join } from '../net/client.ts';
-import { readTokens } from '../net/tokens.ts';
-import { UsageError } from './tokens.ts';
+import { join } from '../node/net/client.ts';
+import { readTokens } from '../node/net/tokens.ts';
+import { UsageError } from './usage.ts';
 
 export const JOIN_USAGE = `  baffle join URL --tokens FILE [--client ID] [--virtual N] [--data DIR | --data-dir DIR] [--ca FILE]
              [--give-up SECONDS] [--quiet | --verbose]

@@ -16,8 +16,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { configFromArgs, type RunConfig } from './config.ts';
-import { writeAtomic, writeJson } from './files.ts';
+import { type RunConfig } from '../core/config/index.ts';
+import { configFromArgs } from '../node/config.ts';
+import { writeAtomic, writeJson } from '../node/files.ts';
+import { UserError } from '../core/errors.ts';
 
 export const MEMORY_MODES = ['idle', 'baffle-ort', 'baffle-tfjs', 'bp-tfjs'] as const;
 export type MemoryMode = (typeof MEMORY_MODES)[number];
@@ -74,7 +76,6 @@ export const MEMORY_USAGE = `  baffle memory [--config FILE] [--set key=value]..
 interface ChildArgs {
   mode: MemoryMode;
   config: RunConfig;
-  modelConfig: import('../model/types.ts').ModelConfig;
   batchFile: string;
   batch: number;
   steps: number;
@@ -89,8 +90,10 @@ const median = (xs: number[]) => {
 async function child(args: ChildArgs): Promise<MemorySample> {
   const rssStart = process.memoryUsage().rss;
   const raw = readFileSync(args.batchFile);
-  const [c, h, w] = args.modelConfig.inputShape;
-  const xBytes = args.batch * c * h * w * 4;
+  const { loadRunModel } = await import('../node/model/load.ts');
+  const { artifact, zoo, zooWeights } = await loadRunModel(args.config);
+  const { exampleSize } = await import('../core/model/artifact.ts');
+  const xBytes = args.batch * exampleSize(artifact) * 4;
   const x = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + xBytes));
   const y = new Uint8Array(raw.buffer.slice(raw.byteOffset + xBytes, raw.byteOffset + xBytes + args.batch));
   const { K, sigma, scheme } = args.config;
@@ -116,12 +119,10 @@ async function child(args: ChildArgs): Promise<MemorySample> {
   };
 
   if (args.mode === 'baffle-ort') {
-    const { buildModel } = await import('../model/index.ts');
-    const { OrtSession } = await import('../engine/ort.ts');
-    const { estimate } = await import('../zo/client.ts');
-    const model = buildModel(args.modelConfig);
-    const session = await OrtSession.create(model);
-    const weights = model.initWeights(args.config.seed);
+    const { OrtSession } = await import('../node/engine/ort.ts');
+    const { estimate } = await import('../core/zo/task.ts');
+    const session = await OrtSession.create(artifact);
+    const weights = artifact.initial;
     const scratch = new Float32Array(weights.length);
     session.setBatch({ x, y, count: args.batch });
     sample.rssLoaded = process.memoryUsage().rss;
@@ -131,10 +132,11 @@ async function child(args: ChildArgs): Promise<MemorySample> {
       sample.forwardPasses = est.forwardPasses;
     });
   } else if (args.mode === 'baffle-tfjs' || args.mode === 'bp-tfjs') {
-    const { TfjsModel } = await import('../baseline/model.ts');
-    const { perturbInto } = await import('../rng/directions.ts');
-    const m = await TfjsModel.create(args.modelConfig);
-    const weights = m.model.initWeights(args.config.seed);
+    const { TfjsModel } = await import('../node/baseline/model.ts');
+    const { perturbInto } = await import('../core/rng/directions.ts');
+    if (!zoo || !zooWeights) throw new UserError(`memory: mode '${args.mode}' runs the zoo models in tfjs; an imported ONNX model has the 'baffle-ort' mode only`);
+    const m = await TfjsModel.create(zoo.config);
+    const weights = zooWeights;
     m.setWeights(weights);
     m.setBatch(x, y, args.batch);
     sample.rssLoaded = process.memoryUsage().rss;
@@ -265,10 +267,10 @@ export async function memoryCommand(argv: string[]): Promise<number> {
   const config = configFromArgs(values.config, values.set ?? []);
   const modes = values.modes!.split(',').map((m) => m.trim()) as MemoryMode[];
   for (const m of modes) {
-    if (!MEMORY_MODES.includes(m)) throw new Error(`--modes: unknown mode '${m}' (use ${MEMORY_MODES.join(', ')})`);
+    if (!MEMORY_MODES.includes(m)) throw new UserError(`--modes: unknown mode '${m}' (use ${MEMORY_MODES.join(', ')})`);
   }
   const steps = Number(values.steps);
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got ${values.steps}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new UserError(`--steps must be a positive integer, got ${values.steps}`);
   const report = await measureMemory(config, modes, steps, `baffle memory ${argv.join(' ')}`.trim());
   const outDir = resolve(values.out ?? `runs/memory-${config.model}`);
   writeJson(join(outDir, 'memory.json'), report);
@@ -279,16 +281,14 @@ export async function memoryCommand(argv: string[]): Promise<number> {
 
 /** Runs each mode in a fresh child process and collects the samples. */
 export async function measureMemory(config: RunConfig, modes: readonly MemoryMode[], steps: number, command: string): Promise<MemoryReport> {
-  const { loadDataset } = await import('../data/index.ts');
-  const { modelConfigOf } = await import('../fl/simulation.ts');
-  const { buildModel } = await import('../model/index.ts');
-  const { tfjsBackendFromEnv } = await import('../baseline/tfjs.ts');
-  const dataset = loadDataset(config.dataset, config.dataDir === null ? {} : { dataDir: config.dataDir });
-  const modelConfig = modelConfigOf(config, dataset);
-  const params = buildModel(modelConfig).layout.size;
+  const { loadRunData, loadRunModel } = await import('../node/model/load.ts');
+  const { exampleSize } = await import('../core/model/artifact.ts');
+  const { tfjsBackendFromEnv } = await import('../node/baseline/tfjs.ts');
+  const { artifact } = await loadRunModel(config);
+  const dataset = loadRunData(config, artifact);
+  const params = artifact.params;
   const batch = Math.min(config.batchSize, dataset.train.count);
-  const [c, h, w] = dataset.inputShape;
-  const size = c * h * w;
+  const size = exampleSize(artifact);
   // Evenly spaced training examples (the split is ordered by class), written once for every child.
   const x = new Float32Array(batch * size);
   const y = new Uint8Array(batch);
@@ -305,7 +305,7 @@ export async function measureMemory(config: RunConfig, modes: readonly MemoryMod
     const samples: MemorySample[] = [];
     for (const mode of modes) {
       const argsFile = join(dir, `${mode}.json`);
-      const args: ChildArgs = { mode, config, modelConfig, batchFile, batch, steps };
+      const args: ChildArgs = { mode, config, batchFile, batch, steps };
       writeFileSync(argsFile, JSON.stringify(args));
       const p = spawnSync(process.execPath, ['--import', tsx, new URL(import.meta.url).pathname, '--child', argsFile], {
         encoding: 'utf8',
@@ -317,7 +317,7 @@ export async function measureMemory(config: RunConfig, modes: readonly MemoryMod
     return {
       format: 'baffle-memory/1',
       command,
-      model: config.model === 'mlp' ? `mlp ${JSON.stringify(config.hidden)}` : config.model === 'wrn' ? `wrn-${config.depth}-${config.width}` : config.model,
+      model: artifact.source.kind === 'zoo' ? artifact.source.description : artifact.source.file,
       params,
       dataset: config.dataset,
       batch,

@@ -7,8 +7,8 @@ import { loadInputs, type ReportInputs } from '../report/data.ts';
 import { memorySection, suiteSection, memorySummaryTable, summaryTable, type MarkdownContext } from '../report/markdown.ts';
 import { memoryPlot, renderPng, suitePlots, type Plot } from '../report/plots.ts';
 import type { SuiteRecord } from '../report/suite.ts';
-import { ConfigError } from './config.ts';
-import { writeAtomic } from './files.ts';
+import { ConfigError } from '../core/config/index.ts';
+import { writeAtomic } from '../node/files.ts';
 
 export { REPORT_USAGE } from '../report/usage.ts';
 

@@ -2,15 +2,9 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatTokens, makeTokens } from '../net/tokens.ts';
+import { formatTokens, makeTokens } from '../node/net/tokens.ts';
+import { UsageError } from './usage.ts';
 
-/** A command-line mistake: reported with exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
 
 export const TOKENS_USAGE = `  baffle tokens --clients N --out FILE [--parts P] [--force]
       Make a tokens file: one secret token per client id 0..N-1 (the server reads the whole file; a join

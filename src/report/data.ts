@@ -2,9 +2,9 @@
 // report comes from here, i.e. from config.json / metrics.jsonl / summary.json / suite.json / memory.json.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { RunConfig } from '../cli/config.ts';
+import type { RunConfig } from '../core/config/index.ts';
 import type { MemoryReport } from '../cli/memory.ts';
-import type { MetricsRecord } from '../fl/federation.ts';
+import type { MetricsRecord } from '../core/fl/federation.ts';
 import { loadSuite, type RunStatus, type SuiteRecord } from './suite.ts';
 
 export interface RunData {
@@ -301,7 +301,7 @@ export function pct(x: number | null, digits = 2): string {
   return x === null || !Number.isFinite(x) ? '—' : `${(100 * x).toFixed(digits)}%`;
 }
 
-export { bytes } from '../cli/format.ts';
+export { bytes } from '../app/format.ts';
 
 export function count(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;

@@ -15,8 +15,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
-import { ConfigError, loadConfigFile, overridesToLayer, resolveConfig, type RunConfig } from '../cli/config.ts';
-import { writeJson } from '../cli/files.ts';
+import { ConfigError, overridesToLayer, resolveConfig, type RunConfig } from '../core/config/index.ts';
+import { loadConfigFile } from '../node/config.ts';
+import { writeJson } from '../node/files.ts';
 
 export interface SuiteRunSpec {
   id: string;
@@ -204,15 +205,16 @@ export async function suiteCommand(argv: string[], say: (line: string) => void =
     if (values.only) record.command = old.command;
   }
   writeJson(recordFile, record);
-  const { runSimulation } = await import('../cli/run.ts');
+  const { runSimulation } = await import('../app/run.ts');
   let failed = 0;
   for (const [i, r] of runs.entries()) {
     const entry = record.runs.find((x) => x.id === r.id)!;
     const dir = join(outDir, r.id);
-    const finished =
+    const same =
       !values.force &&
-      existsSync(join(dir, 'summary.json')) &&
+      existsSync(join(dir, 'config.json')) &&
       sameConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>, r.config as unknown as Record<string, unknown>);
+    const finished = same && existsSync(join(dir, 'summary.json'));
     if (finished) {
       entry.status = 'skipped';
       say(`[${i + 1}/${runs.length}] ${r.id}: already finished in ${dir}, skipped`);
@@ -225,7 +227,8 @@ export async function suiteCommand(argv: string[], say: (line: string) => void =
     say(`[${i + 1}/${runs.length}] ${r.id}: ${varying.map((k) => `${k}=${JSON.stringify(r.config[k])}`).join(' ')}`);
     const t0 = performance.now();
     try {
-      const s = await runSimulation({ config: r.config, outDir: dir, quiet: values.quiet ?? false });
+      // An interrupted run of the same configuration continues from its checkpoint; anything else starts afresh.
+      const s = await runSimulation({ config: r.config, outDir: dir, quiet: values.quiet ?? false, resume: same, force: !same });
       entry.status = 'done';
       delete entry.error;
       say(`[${i + 1}/${runs.length}] ${r.id}: test accuracy ${(100 * s.testAccuracy).toFixed(2)}% after ${s.step} steps (${((performance.now() - t0) / 1000).toFixed(0)} s)`);

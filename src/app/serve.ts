@@ -1,0 +1,219 @@
+// `baffle serve`: the training session of `baffle run` with real clients over WebSocket. The same run directory
+// (config.json, metrics.jsonl, summary.json, model.onnx, weights), plus rounds.jsonl (who was counted and who
+// was dropped, per round), server.json (address, tokens, TLS files) and a checkpoint after every round, from
+// which `baffle serve --resume DIR` continues. Order of work: refusals first (directory, tokens, TLS, port, model),
+// then the data.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunConfig, ServerConfig } from '../core/config/index.ts';
+import { ConfigError } from '../core/config/index.ts';
+import { UserError } from '../core/errors.ts';
+import type { MetricsRecord } from '../core/fl/federation.ts';
+import { clientModel } from '../core/model/artifact.ts';
+import { resolveWorkers } from '../node/config.ts';
+import { writeJson, writeJsonLines } from '../node/files.ts';
+import { loadRunData, loadRunModel, modelLine } from '../node/model/load.ts';
+import { Listener } from '../node/net/listener.ts';
+import { NetServer, type RoundRecord } from '../node/net/server.ts';
+import { readTokens } from '../node/net/tokens.ts';
+import * as fmt from './format.ts';
+import {
+  configRecord,
+  finishedRun,
+  prepareFreshRun,
+  summarize,
+  writeConfig,
+  writeMetrics,
+  writeModel,
+  writeSummary,
+  type RunSummary,
+} from './runDir.ts';
+import { Session } from './session.ts';
+
+export interface ServeOptions {
+  config: RunConfig;
+  server: ServerConfig;
+  outDir: string;
+  tokensPath: string;
+  tls: { cert: string; key: string } | null;
+  resume: boolean;
+  /** Replace a run already in outDir. */
+  force?: boolean;
+  quiet?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface ServerFile {
+  runId: string;
+  tokens: string;
+  tls: { cert: string; key: string } | null;
+  url?: string;
+  statusUrl?: string;
+  pid?: number;
+}
+
+export function readServerFile(dir: string): ServerFile | null {
+  const p = join(dir, 'server.json');
+  if (!existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as ServerFile;
+  } catch (e) {
+    throw new UserError(`${p} is not readable JSON (${(e as Error).message})`);
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${what} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? (e as Error).message)}`);
+  }
+}
+
+export async function runServer(opts: ServeOptions): Promise<RunSummary> {
+  const { config, server: serverConfig, outDir } = opts;
+  const log = opts.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const say = opts.quiet ? () => {} : log;
+  const workers = resolveWorkers(config);
+
+  // Everything that can be refused is checked before the data loads, the port bound first of all.
+  if (config.algorithm === 'bp') {
+    throw new ConfigError("algorithm 'bp' (the backprop baseline) runs in `baffle run` only: `baffle serve` trains forward-only clients");
+  }
+  if (opts.resume) {
+    const done = finishedRun(outDir);
+    if (done) {
+      say(`the run in ${outDir} is finished (step ${done.step} of ${done.totalSteps}, test accuracy ${fmt.percent(done.testAccuracy)}): not training again`);
+      return done;
+    }
+  } else prepareFreshRun(outDir, opts.force ?? false, 'serve');
+  const tokens = readTokens(opts.tokensPath);
+  const beyond = [...tokens.keys()].filter((id) => id >= config.clients);
+  if (beyond.length > 0) {
+    throw new ConfigError(`tokens file ${opts.tokensPath} names client ${beyond[0]}, but the federation has clients 0..${config.clients - 1}`);
+  }
+  const tls = opts.tls ? { cert: readPem(opts.tls.cert, '--tls-cert'), key: readPem(opts.tls.key, '--tls-key') } : null;
+  const listener = await Listener.open(serverConfig.host, serverConfig.port, tls);
+  let net: NetServer | null = null;
+  let session: Session | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping; continue with: baffle serve --resume ${outDir}`);
+    const code = signal === 'SIGINT' ? 130 : 143;
+    void (net ? net.close() : listener.close()).finally(() => process.exit(code));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    if (!tls && !isLoopback(serverConfig.host)) {
+      log(`warning: listening on ${serverConfig.host} without TLS: models and results travel unencrypted (use --tls-cert/--tls-key)`);
+    }
+    const { artifact } = await loadRunModel(config);
+    const dataset = loadRunData(config, artifact);
+    const runId = readServerFile(outDir)?.runId ?? randomBytes(8).toString('hex');
+    session = Session.open({
+      config,
+      artifact,
+      dataset,
+      workers,
+      checkpointDir: join(outDir, 'checkpoint'),
+      resume: opts.resume,
+      runId,
+      remoteClients: true,
+    });
+    const { plan } = session;
+    if (session.resumedAt > 0) say(`resuming run ${session.runId} after step ${session.resumedAt} of ${plan.totalSteps} from ${join(outDir, 'checkpoint')}`);
+    else {
+      if (opts.resume) say(`no checkpoint in ${join(outDir, 'checkpoint')} yet: starting the run from step 0`);
+      writeConfig(outDir, { ...configRecord(config, workers), ...serverConfig });
+    }
+    const live = NetServer.start({
+      config,
+      server: serverConfig,
+      tokens,
+      listener,
+      runId: session.runId,
+      model: clientModel(artifact),
+      log,
+      cursors: session.restored.cursors as number[] | undefined,
+    });
+    net = live;
+    live.rounds.push(...((session.restored.rounds as RoundRecord[] | undefined) ?? []));
+    live.info.totalSteps = plan.totalSteps;
+    live.info.step = session.resumedAt;
+    live.info.lastMetrics = session.metrics.at(-1) ?? null;
+    const addr = live.address;
+    writeJson(join(outDir, 'server.json'), {
+      runId: session.runId,
+      tokens: opts.tokensPath,
+      tls: opts.tls,
+      url: addr.url,
+      statusUrl: addr.statusUrl,
+      pid: process.pid,
+    } satisfies ServerFile);
+    const minClients = serverConfig.minClients ?? plan.participants;
+    if (tokens.size < minClients) {
+      log(`warning: the tokens file has tokens for ${tokens.size} clients, fewer than the ${minClients} needed to start`);
+    }
+    log(`listening on ${addr.url} (status: ${addr.statusUrl})`);
+    say(modelLine(config, artifact));
+    say(
+      `federation: ${config.clients} clients, ${plan.participants} per round, ` +
+        `${config.fedopt} K=${config.K} σ=${config.sigma} ${config.scheme} differences, ${config.seedPolicy} seeds, ` +
+        `${plan.totalSteps} steps (${plan.stepsPerEpoch}/epoch), quorum ${serverConfig.quorum}, round timeout ${serverConfig.roundTimeout}s`,
+    );
+    say(`output: ${outDir}`);
+
+    const metrics: MetricsRecord[] = session.metrics.slice();
+    if (session.resumedAt < plan.totalSteps) {
+      say(`waiting for ${minClients} clients`);
+      await live.waitForClients(minClients);
+      live.info.state = 'training';
+      say(`${live.connectedClients} clients connected: training`);
+    }
+    const result = await session.train(
+      session.strategy(live),
+      {
+        onStep: (s) => {
+          live.info.step = s.step;
+          writeJsonLines(join(outDir, 'rounds.jsonl'), live.rounds);
+          const last = live.rounds.at(-1);
+          if (last && last.counted.length < last.participants.length && !opts.quiet) {
+            say(`round ${s.step}: ${last.counted.length} of ${last.participants.length} results counted${last.abandoned ? ' (abandoned)' : ''}`);
+          }
+        },
+        onEvaluation: (m) => {
+          metrics.push(m);
+          live.info.lastMetrics = m;
+          writeMetrics(outDir, metrics);
+          say(fmt.evaluationLine(m));
+        },
+      },
+      () => ({ cursors: live.cursors, rounds: live.rounds }),
+    );
+    writeMetrics(outDir, result.metrics);
+    writeJsonLines(join(outDir, 'rounds.jsonl'), live.rounds);
+    writeModel(outDir, artifact, result.evalWeights, config.ema ? 'ema' : 'raw');
+    const summary = summarize(result.metrics, artifact, plan.totalSteps, workers);
+    writeSummary(outDir, summary);
+    live.finish(plan.totalSteps);
+    say(
+      `done: test accuracy ${fmt.percent(summary.testAccuracy)} (best ${fmt.percent(summary.bestTestAccuracy)}) after ` +
+        `${summary.step} steps in ${fmt.seconds(summary.wallMs)}; results in ${outDir}`,
+    );
+    // Let the 'done' frames go out before the sockets close.
+    await new Promise((r) => setTimeout(r, 200));
+    return summary;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (net) await net.close();
+    else await listener.close();
+    await session?.close();
+  }
+}

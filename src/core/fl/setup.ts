@@ -1,0 +1,82 @@
+// The federation's parts as a run configuration names them — the same in the simulation, the networked
+// server and every client (a client recomputes its shard and minibatch stream from the config alone).
+import type { RunConfig } from '../config/index.ts';
+import type { Split } from '../data/types.ts';
+import { mixSeed } from '../rng/directions.ts';
+import { UniformRng as Rng } from '../rng/uniform.ts';
+import { ClientStream } from './clientData.ts';
+import { makeOptimizer, type Optimizer } from './optimizer.ts';
+import { partition, type PartitionSpec } from './partition.ts';
+import { FedAvg, FedSgd, type EstimatorSettings, type Reconstructor, type Strategy } from './strategy.ts';
+import type { ClientTransport } from './transport.ts';
+
+function partitionSpec(config: RunConfig): PartitionSpec {
+  switch (config.partition) {
+    case 'iid':
+      return { kind: 'iid' };
+    case 'dirichlet':
+      return { kind: 'dirichlet', alpha: config.alpha };
+    case 'shards':
+      return { kind: 'shards', shardsPerClient: config.shardsPerClient };
+  }
+}
+
+/**
+ * The test examples a run evaluates on: the whole test split, or `testSubset` of them taken at an even
+ * stride — test splits can be sorted by class (mnist-10k is), so the first N would miss whole classes.
+ */
+export function evaluationSplit(test: Split, testSubset: number | null): Split {
+  if (testSubset === null || testSubset >= test.count) return test;
+  const count = Math.max(1, testSubset);
+  const size = test.x.length / test.count;
+  const x = new Float32Array(count * size);
+  const y = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const j = Math.floor((i * test.count) / count);
+    x.set(test.x.subarray(j * size, (j + 1) * size), i * size);
+    y[i] = test.y[j]!;
+  }
+  return { x, y, count };
+}
+
+/** Every client's shard of the training split, a pure function of (labels, config): any process can recompute it. */
+export function clientShards(config: RunConfig, labels: Uint8Array, classes: number): Int32Array[] {
+  const rng = new Rng(mixSeed(config.seed, 0x7061_7274 /* "part" */));
+  return partition(labels, classes, config.clients, partitionSpec(config), rng);
+}
+
+/** Client `c`'s minibatch stream over its shard (same in the simulation and in a `baffle join` client). */
+export function clientStream(config: RunConfig, shard: Int32Array, clientId: number): ClientStream {
+  return new ClientStream(shard, new Rng(mixSeed(config.seed, 0x6461_7461 /* "data" */, clientId)));
+}
+
+export function estimatorSettings(config: RunConfig): EstimatorSettings {
+  return {
+    runSeed: config.seed,
+    K: config.K,
+    sigma: config.sigma,
+    scheme: config.scheme,
+    seedPolicy: config.seedPolicy,
+    clip: config.clip,
+  };
+}
+
+/** The server optimizer the config names (FedSGD), for `params` parameters. */
+export function serverOptimizer(config: RunConfig, params: number): Optimizer {
+  return makeOptimizer(
+    { optimizer: config.optimizer, beta1: config.beta1, beta2: config.beta2, momentum: config.momentum, weightDecay: config.weightDecay },
+    params,
+  );
+}
+
+/** The forward-only strategy the config names, talking to clients through `transport`. */
+export function makeStrategy(config: RunConfig, transport: ClientTransport, reconstruct: Reconstructor, optimizer: Optimizer): Strategy {
+  if (config.fedopt === 'fedavg') {
+    return new FedAvg(transport, estimatorSettings(config), {
+      localSteps: config.localSteps,
+      localLr: config.localLr,
+      localOptimizer: config.localOptimizer,
+    });
+  }
+  return new FedSgd(transport, reconstruct, estimatorSettings(config), optimizer);
+}

@@ -1,0 +1,773 @@
+// The networked server's transport: clients are separate processes that connect over WebSocket.
+// It authenticates clients, hands each round's participants their tasks, collects and checks the results
+// until the round can commit, and drops (with a logged reason) whatever does not follow the protocol.
+//
+// Rounds. A round (one server step) is run in attempts. An attempt sends a task to every connected
+// participant without a valid result; a participant that connects while the attempt runs gets its task
+// then. The attempt ends when no task is outstanding or its deadline (roundTimeout) passes; outstanding
+// tasks are then cancelled and their late results dropped. The round commits once it holds valid results
+// from a quorum of its participants (ceil(quorum × participants), at least 1); otherwise the next attempt
+// starts as soon as enough participants are connected to reach the quorum. A participant whose result is
+// refused (bad input, protocol violation) is out for the whole round. A round that can no longer reach the
+// quorum (too many refused) is abandoned: the step passes with no update. Valid results of one attempt are
+// kept for the next: they are computed on the same model version, seeds and minibatches.
+//
+// Minibatch cursors. The server counts the minibatches each client has been assigned (`cursors`) and sends
+// the position with each task, so every client's data stream is a pure function of the server's state: a
+// round that is retried, or replayed after a server restart, uses the same minibatches, and a client that
+// missed rounds still advances as if it had taken part. Without drops this reproduces `baffle run` exactly.
+import { randomBytes, randomInt } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Listener } from './listener.ts';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { RunConfig, ServerConfig } from '../../core/config/index.ts';
+import type { ClientModel } from '../../core/model/artifact.ts';
+import type {
+  ClientTransport,
+  EstimateReply,
+  EstimateRequest,
+  LocalTrainReply,
+  LocalTrainRequest,
+} from '../../core/fl/transport.ts';
+import { forwardPassesPerEstimate } from '../../core/zo/scheme.ts';
+import {
+  CloseCode,
+  decodeClientFrame,
+  encode,
+  HELLO_MAX_BYTES,
+  NONCE_BYTES,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  proofMatches,
+  SUBPROTOCOL,
+  type ClientMessage,
+  type ResultMsg,
+  type ServerMessage,
+  type TaskMsg,
+} from '../../core/protocol/protocol.ts';
+
+const HELLO_TIMEOUT_MS = 10_000;
+/** Unauthenticated connections held at once: at least this many, or the federation's size if larger. */
+const MAX_PENDING_CONNECTIONS = 256;
+const CLOSED_TASKS_KEPT = 100_000;
+const MAX_REFUSALS_PER_CONNECTION = 20;
+
+export interface RoundRecord {
+  step: number;
+  attempts: number;
+  participants: number[];
+  /** Clients whose results were used, in participant order. */
+  counted: number[];
+  dropped: { client: number; reason: string }[];
+  abandoned: boolean;
+  /** Payload bytes received from and sent to clients while the round ran. */
+  bytesIn: number;
+  bytesOut: number;
+  ms: number;
+}
+
+export interface NetServerOptions {
+  config: RunConfig;
+  server: ServerConfig;
+  tokens: Map<number, string>;
+  /** The bound socket (listener.ts): the port is taken before the model and data are ready. */
+  listener: Listener;
+  runId: string;
+  model: ClientModel;
+  log(line: string): void;
+  /** Client minibatch cursors to continue from (resume). */
+  cursors?: number[];
+}
+
+export interface StatusInfo {
+  state: 'waiting' | 'training' | 'done';
+  step: number;
+  totalSteps: number;
+  lastMetrics: unknown;
+}
+
+class Conn {
+  clientId: number | null = null;
+  /** Model version the client holds (of this run), as far as the server knows. */
+  version: number | null = null;
+  lastSeen = Date.now();
+  helloTimer: NodeJS.Timeout | null = null;
+  closed = false;
+  /** Frames of this connection refused so far. */
+  refused = 0;
+  /** A hello is being checked (the HMAC is computed asynchronously). */
+  authenticating = false;
+  constructor(
+    readonly ws: WebSocket,
+    readonly remote: string,
+    readonly nonce: Buffer,
+  ) {}
+  get name(): string {
+    return this.clientId === null ? `unauthenticated connection from ${this.remote}` : `client ${this.clientId}`;
+  }
+}
+
+type Kind = 'estimate' | 'local-train';
+type Status = 'idle' | 'tasked' | 'answered' | 'refused';
+
+interface Participant {
+  clientId: number;
+  request: EstimateRequest | LocalTrainRequest;
+  status: Status;
+  task: number | null;
+  result: ResultMsg | null;
+}
+
+interface OpenRound {
+  step: number;
+  version: number;
+  kind: Kind;
+  batches: number;
+  weights: Float32Array;
+  participants: Map<number, Participant>;
+  attempt: number;
+  attemptRunning: boolean;
+  deadline: number;
+  dropped: { client: number; reason: string }[];
+}
+
+interface Outstanding {
+  conn: Conn;
+  clientId: number;
+  step: number;
+}
+
+export class NetServer implements ClientTransport {
+  readonly batchSize: number;
+  /** Minibatches assigned to each client so far (its stream position). */
+  readonly cursors: number[];
+  readonly rounds: RoundRecord[] = [];
+  readonly info: StatusInfo = { state: 'waiting', step: 0, totalSteps: 0, lastMetrics: null };
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Frames and connections refused, by reason code (for the status endpoint and tests). */
+  readonly refusals: Record<string, number> = {};
+
+  private readonly wss: WebSocketServer;
+  private readonly conns = new Set<Conn>();
+  private readonly byClient = new Map<number, Conn>();
+  private readonly tasks = new Map<number, Outstanding>();
+  private readonly closedTasks = new Map<number, { clientId: number; step: number }>();
+  private readonly waiters = new Set<() => void>();
+  private readonly heartbeatTimer: NodeJS.Timeout;
+  private readonly maxFrameBytes: number;
+  private readonly started = Date.now();
+  private nextTask = randomInt(1, 2 ** 30);
+  private round: OpenRound | null = null;
+  private modelFrame: { version: number; frame: Uint8Array } | null = null;
+  private finished = false;
+
+  private get params(): number {
+    return this.opts.model.params;
+  }
+
+  private constructor(private readonly opts: NetServerOptions) {
+    const { config, server } = opts;
+    this.batchSize = config.batchSize;
+    this.cursors = opts.cursors ? opts.cursors.slice() : new Array(config.clients).fill(0);
+    // Largest legitimate client frame: a result with K scalars (FedSGD) or a model delta (FedAvg), plus room.
+    this.maxFrameBytes =
+      server.maxFrameBytes ?? 16_384 + 4 * (config.fedopt === 'fedavg' ? opts.model.params : config.K);
+    opts.listener.serve((req, res) => this.onHttp(req, res));
+    this.wss = new WebSocketServer({ server: opts.listener.http, maxPayload: this.maxFrameBytes, perMessageDeflate: false });
+    this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(50, server.heartbeat * 1000));
+    this.heartbeatTimer.unref();
+  }
+
+  /** Serves the federation on the opts' listener. */
+  static start(opts: NetServerOptions): NetServer {
+    return new NetServer(opts);
+  }
+
+  get address(): { host: string; port: number; url: string; statusUrl: string } {
+    const l = this.opts.listener;
+    return { host: l.host, port: l.port, url: l.url, statusUrl: l.statusUrl };
+  }
+
+  /** Authenticated clients connected now. */
+  get connectedClients(): number {
+    return this.byClient.size;
+  }
+
+  /** Resolves once `n` authenticated clients are connected. */
+  async waitForClients(n: number): Promise<void> {
+    let lastLog = 0;
+    while (!(await this.until(() => this.byClient.size >= n, 5000))) {
+      if (Date.now() - lastLog > 30_000) {
+        this.opts.log(`waiting for clients: ${this.byClient.size} of ${n} connected`);
+        lastLog = Date.now();
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // ClientTransport
+
+  async estimate(requests: EstimateRequest[], weights: Float32Array, version: number): Promise<EstimateReply[]> {
+    const results = await this.runRound('estimate', requests, weights, version, 1);
+    return results.map(({ p, r }) => ({
+      clientId: p.clientId,
+      scalars: r.scalars as Float32Array,
+      examples: r.examples,
+      loss: r.loss,
+      forwardPasses: forwardPassesPerEstimate(p.request.K, p.request.scheme),
+    }));
+  }
+
+  async localTrain(requests: LocalTrainRequest[], weights: Float32Array, version: number): Promise<LocalTrainReply[]> {
+    const steps = requests[0]?.seeds.length ?? 1;
+    const results = await this.runRound('local-train', requests, weights, version, steps);
+    return results.map(({ p, r }) => ({
+      clientId: p.clientId,
+      delta: r.delta as Float32Array,
+      examples: r.examples,
+      loss: r.loss,
+      forwardPasses: steps * forwardPassesPerEstimate(p.request.K, p.request.scheme),
+    }));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    for (const c of this.conns) c.ws.terminate();
+    this.wss.close();
+    await this.opts.listener.close();
+  }
+
+  /** Tells every client that training is over and closes the connections. */
+  finish(step: number): void {
+    this.finished = true;
+    this.info.state = 'done';
+    for (const c of this.conns) {
+      if (c.clientId !== null) this.send(c, { type: 'done', round: step });
+      c.ws.close(CloseCode.done, 'training finished');
+    }
+  }
+
+  status(): Record<string, unknown> {
+    const r = this.round;
+    return {
+      state: this.info.state,
+      runId: this.opts.runId,
+      step: this.info.step,
+      totalSteps: this.info.totalSteps,
+      clients: { connected: this.byClient.size, federation: this.opts.config.clients, connections: this.conns.size },
+      round: r
+        ? {
+            step: r.step,
+            attempt: r.attempt,
+            participants: r.participants.size,
+            answered: [...r.participants.values()].filter((p) => p.status === 'answered').length,
+          }
+        : null,
+      lastMetrics: this.info.lastMetrics,
+      lastRound: this.rounds.at(-1) ?? null,
+      bytes: { in: this.bytesIn, out: this.bytesOut },
+      refusals: this.refusals,
+      process: {
+        cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000),
+        rssBytes: process.memoryUsage.rss(),
+        heapUsedBytes: process.memoryUsage().heapUsed,
+      },
+      uptimeS: Math.round((Date.now() - this.started) / 1000),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Rounds
+
+  private quorumOf(participants: number): number {
+    return Math.max(1, Math.ceil(this.opts.server.quorum * participants - 1e-9));
+  }
+
+  private async runRound(
+    kind: Kind,
+    requests: (EstimateRequest | LocalTrainRequest)[],
+    weights: Float32Array,
+    version: number,
+    batches: number,
+  ): Promise<{ p: Participant; r: ResultMsg }[]> {
+    const t0 = Date.now();
+    const in0 = this.bytesIn;
+    const out0 = this.bytesOut;
+    const step = requests[0]?.step ?? 0;
+    const round: OpenRound = {
+      step,
+      version,
+      kind,
+      batches,
+      weights,
+      participants: new Map(requests.map((r) => [r.clientId, { clientId: r.clientId, request: r, status: 'idle', task: null, result: null }])),
+      attempt: 0,
+      attemptRunning: false,
+      deadline: 0,
+      dropped: [],
+    };
+    this.round = round;
+    const all = [...round.participants.values()];
+    const quorum = this.quorumOf(all.length);
+    const count = (s: Status) => all.filter((p) => p.status === s).length;
+    const connectedIdle = () => all.filter((p) => p.status === 'idle' && this.byClient.has(p.clientId)).length;
+    let abandoned = false;
+    const timeoutMs = this.opts.server.roundTimeout * 1000;
+
+    for (;;) {
+      if (round.attempt > 0) {
+        if (count('answered') >= quorum) break;
+        if (count('answered') + count('idle') < quorum) {
+          abandoned = true;
+          this.opts.log(
+            `round ${step + 1}: abandoned: ${count('answered')} valid results, quorum ${quorum}, ` +
+              `${count('refused')} participants refused; the step passes without an update`,
+          );
+          break;
+        }
+        // Wait until enough participants are connected to reach the quorum.
+        let waited = 0;
+        while (!(await this.until(() => count('answered') + connectedIdle() >= quorum, timeoutMs))) {
+          waited++;
+          const missing = all.filter((p) => p.status === 'idle' && !this.byClient.has(p.clientId)).map((p) => p.clientId);
+          this.opts.log(
+            `round ${step + 1}: waiting for participants to reconnect (${count('answered')} of quorum ${quorum} results; ` +
+              `disconnected: ${fmtIds(missing)}; ${waited * this.opts.server.roundTimeout}s)`,
+          );
+        }
+      }
+      round.attempt++;
+      round.attemptRunning = true;
+      round.deadline = Date.now() + timeoutMs;
+      for (const p of all) {
+        const conn = this.byClient.get(p.clientId);
+        if (p.status === 'idle' && conn) this.sendTask(conn, round, p);
+      }
+      const settled = await this.until(() => count('tasked') === 0, timeoutMs);
+      round.attemptRunning = false;
+      if (!settled) {
+        for (const p of all) {
+          if (p.status !== 'tasked') continue;
+          const o = p.task === null ? undefined : this.tasks.get(p.task);
+          if (o && p.task !== null) {
+            this.send(o.conn, { type: 'cancel', task: p.task });
+            this.retireTask(p.task);
+          }
+          this.drop(round, p, 'missed the deadline', 'late');
+        }
+      }
+      if (count('answered') >= quorum) break;
+      this.opts.log(`round ${step + 1}: attempt ${round.attempt} ended with ${count('answered')} valid results, quorum ${quorum}`);
+    }
+
+    this.round = null;
+    for (const p of all) {
+      if (p.task !== null && this.tasks.has(p.task)) this.retireTask(p.task);
+      this.cursors[p.clientId] += batches;
+    }
+    const counted = abandoned ? [] : all.filter((p) => p.status === 'answered');
+    this.rounds.push({
+      step: step + 1,
+      attempts: round.attempt,
+      participants: all.map((p) => p.clientId),
+      counted: counted.map((p) => p.clientId),
+      dropped: round.dropped,
+      abandoned,
+      bytesIn: this.bytesIn - in0,
+      bytesOut: this.bytesOut - out0,
+      ms: Date.now() - t0,
+    });
+    this.notify();
+    return counted.map((p) => ({ p, r: p.result as ResultMsg }));
+  }
+
+  private sendTask(conn: Conn, round: OpenRound, p: Participant): void {
+    if (conn.version !== round.version) {
+      if (this.modelFrame?.version !== round.version) {
+        this.modelFrame = {
+          version: round.version,
+          frame: encode({ type: 'model', runId: this.opts.runId, version: round.version, weights: round.weights }),
+        };
+      }
+      this.sendFrame(conn, this.modelFrame.frame);
+      conn.version = round.version;
+    }
+    const id = this.nextTask;
+    this.nextTask = this.nextTask >= 0xfffffff0 ? 1 : this.nextTask + 1;
+    const r = p.request;
+    const base = {
+      type: 'task' as const,
+      task: id,
+      round: round.step,
+      version: round.version,
+      K: r.K,
+      sigma: r.sigma,
+      scheme: r.scheme,
+      cursor: this.cursors[p.clientId],
+      batches: round.batches,
+      batchSize: this.batchSize,
+      deadlineMs: Math.max(0, round.deadline - Date.now()),
+    };
+    const msg: TaskMsg =
+      'seeds' in r
+        ? { ...base, kind: 'local-train', seeds: r.seeds, lr: r.lr, optimizer: r.optimizer, clip: r.clip }
+        : { ...base, kind: 'estimate', seed: r.seed };
+    this.tasks.set(id, { conn, clientId: p.clientId, step: round.step });
+    p.status = 'tasked';
+    p.task = id;
+    this.send(conn, msg);
+  }
+
+  private retireTask(id: number): void {
+    const o = this.tasks.get(id);
+    if (!o) return;
+    this.tasks.delete(id);
+    this.closedTasks.set(id, { clientId: o.clientId, step: o.step });
+    if (this.closedTasks.size > CLOSED_TASKS_KEPT) this.closedTasks.delete(this.closedTasks.keys().next().value as number);
+  }
+
+  /** Takes a participant's task back (disconnect, deadline): it may get a new one later in the round. */
+  private drop(round: OpenRound, p: Participant, reason: string, code: string): void {
+    if (p.task !== null) this.retireTask(p.task);
+    p.status = 'idle';
+    p.task = null;
+    round.dropped.push({ client: p.clientId, reason });
+    this.count(code);
+    this.opts.log(`round ${round.step + 1}: dropped client ${p.clientId}: ${reason}`);
+    this.notify();
+  }
+
+  /** Refuses a client's frame; a participant of the open round is out for the rest of the round. */
+  private refuse(conn: Conn, code: string, reason: string, task: number | null, fatal = false): void {
+    this.count(code);
+    if (++conn.refused > MAX_REFUSALS_PER_CONNECTION && !conn.closed) {
+      // A client that keeps sending refused frames is not confused but hostile: stop reading it.
+      this.opts.log(`closing ${conn.name}: more than ${MAX_REFUSALS_PER_CONNECTION} refused frames`);
+      conn.closed = true;
+      conn.ws.close(CloseCode.protocol, 'too many refused frames');
+      this.detach(conn);
+    }
+    const round = this.round;
+    const p = conn.clientId === null ? undefined : round?.participants.get(conn.clientId);
+    if (round && p && (p.status === 'tasked' || p.status === 'idle')) {
+      if (p.task !== null) this.retireTask(p.task);
+      p.status = 'refused';
+      p.task = null;
+      round.dropped.push({ client: p.clientId, reason });
+      this.opts.log(`round ${round.step + 1}: dropped client ${p.clientId}: ${reason}`);
+      this.notify();
+    } else {
+      this.opts.log(`refused ${conn.name}: ${reason}`);
+    }
+    this.send(conn, { type: 'error', code, message: reason, task, fatal });
+  }
+
+  private onResult(conn: Conn, msg: ResultMsg): void {
+    const clientId = conn.clientId as number;
+    const o = this.tasks.get(msg.task);
+    if (!o) {
+      const closed = this.closedTasks.get(msg.task);
+      if (closed && closed.clientId === clientId) {
+        this.count('late');
+        this.opts.log(`round ${closed.step + 1}: late result of client ${clientId} dropped (task ${msg.task} is closed)`);
+        this.send(conn, { type: 'error', code: 'late', message: `task ${msg.task} is closed`, task: msg.task, fatal: false });
+      } else {
+        this.refuse(conn, 'not-your-task', `result for task ${msg.task}, which was never given to client ${clientId}`, msg.task);
+      }
+      return;
+    }
+    if (o.conn !== conn) {
+      this.refuse(conn, 'not-your-task', `result for task ${msg.task}, which was given to client ${o.clientId}, not to client ${clientId}`, msg.task);
+      return;
+    }
+    const round = this.round;
+    const p = round?.participants.get(clientId);
+    if (!round || !p || p.task !== msg.task) {
+      this.refuse(conn, 'not-your-task', `result for task ${msg.task}, which is not open`, msg.task);
+      return;
+    }
+    if (msg.round !== o.step) {
+      this.refuse(conn, 'wrong-round', `result names round ${msg.round}, task ${msg.task} belongs to round ${o.step}`, msg.task);
+      return;
+    }
+    const problem = this.checkResult(round, p, msg);
+    if (problem) {
+      this.refuse(conn, 'bad-result', problem, msg.task);
+      return;
+    }
+    this.retireTask(msg.task);
+    p.status = 'answered';
+    p.task = null;
+    p.result = msg;
+    this.notify();
+  }
+
+  /** What is wrong with a result's content, or null. */
+  private checkResult(round: OpenRound, p: Participant, msg: ResultMsg): string | null {
+    const r = p.request;
+    const values = round.kind === 'estimate' ? msg.scalars : msg.delta;
+    const field = round.kind === 'estimate' ? 'scalars' : 'delta';
+    const expected = round.kind === 'estimate' ? r.K : this.params;
+    if (values === null) return `a ${round.kind} result must carry ${field}`;
+    if (values.length !== expected) return `${values.length} values in ${field}, expected ${expected}`;
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) return `${values[i]} in ${field}[${i}]`;
+    }
+    const maxExamples = round.batches * this.batchSize;
+    if (!Number.isInteger(msg.examples) || msg.examples < 1 || msg.examples > maxExamples) {
+      return `example count ${msg.examples} outside [1, ${maxExamples}]`;
+    }
+    if (!Number.isFinite(msg.loss) || msg.loss < 0) return `loss ${msg.loss} is not a finite non-negative number`;
+    return null;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Connections
+
+  private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && (path === '/status' || path === '/status/')) {
+      const body = JSON.stringify(this.status());
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'not found: GET /status for the server status, WebSocket for clients' }));
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const conn = new Conn(ws, remote, randomBytes(NONCE_BYTES));
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws reports frames it cannot accept with WS_ERR_* codes and closes the connection itself; other errors
+      // are the network's (reset, broken pipe): the close handler takes the task back.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.refuse(conn, 'frame-too-large', `frame larger than ${this.maxFrameBytes} bytes`, null, true);
+      } else if (err.code?.startsWith('WS_ERR_')) {
+        this.refuse(conn, 'bad-frame', `invalid WebSocket frame (${err.message})`, null, true);
+      }
+    });
+    ws.on('close', () => this.onClose(conn));
+    const pending = [...this.conns].filter((c) => c.clientId === null).length;
+    this.conns.add(conn);
+    if (this.finished || pending >= Math.max(MAX_PENDING_CONNECTIONS, this.opts.config.clients)) {
+      this.count('overloaded');
+      ws.close(CloseCode.goingAway, this.finished ? 'training finished' : 'too many unauthenticated connections');
+      return;
+    }
+    if (ws.protocol !== SUBPROTOCOL) {
+      this.count('protocol-version');
+      this.send(conn, {
+        type: 'error',
+        code: 'protocol-version',
+        message: `this server speaks WebSocket subprotocol '${SUBPROTOCOL}' (protocol ${PROTOCOL_VERSION})`,
+        task: null,
+        fatal: true,
+      });
+      this.opts.log(`refused ${conn.name}: subprotocol '${ws.protocol}' instead of '${SUBPROTOCOL}'`);
+      ws.close(CloseCode.incompatible, 'unsupported protocol');
+      return;
+    }
+    conn.helloTimer = setTimeout(() => {
+      this.count('auth-timeout');
+      this.opts.log(`refused ${conn.name}: no hello within ${HELLO_TIMEOUT_MS / 1000}s`);
+      ws.close(CloseCode.auth, 'authentication timeout');
+    }, HELLO_TIMEOUT_MS);
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(conn, data, isBinary));
+    this.send(conn, { type: 'challenge', protocol: PROTOCOL_VERSION, nonce: conn.nonce, server: 'baffle/0.1' });
+  }
+
+  private onFrame(conn: Conn, data: Buffer, isBinary: boolean): void {
+    if (conn.closed) return;
+    try {
+      this.handleFrame(conn, data, isBinary);
+    } catch (e) {
+      // Nothing a client sends may take the server down: an unexpected failure costs the client its connection.
+      this.protocolViolation(conn, new ProtocolError('bad-frame', `frame could not be handled (${(e as Error).message})`));
+    }
+  }
+
+  private handleFrame(conn: Conn, data: Buffer, isBinary: boolean): void {
+    this.bytesIn += data.byteLength;
+    conn.lastSeen = Date.now();
+    if (conn.clientId === null && data.byteLength > HELLO_MAX_BYTES) {
+      this.protocolViolation(conn, new ProtocolError('frame-too-large', `${data.byteLength}-byte frame before authentication`));
+      return;
+    }
+    let msg: ClientMessage;
+    try {
+      msg = decodeClientFrame(data, isBinary);
+    } catch (e) {
+      this.protocolViolation(conn, e instanceof ProtocolError ? e : new ProtocolError('bad-frame', `undecodable frame (${(e as Error).message})`));
+      return;
+    }
+    if (conn.clientId === null) {
+      if (msg.type !== 'hello') {
+        this.protocolViolation(conn, new ProtocolError('auth-required', `'${msg.type}' before hello`));
+        return;
+      }
+      void this.onHello(conn, msg).catch((e) => this.protocolViolation(conn, new ProtocolError('bad-frame', `hello could not be checked (${(e as Error).message})`)));
+      return;
+    }
+    switch (msg.type) {
+      case 'hello':
+        this.protocolViolation(conn, new ProtocolError('bad-frame', 'second hello on an authenticated connection'));
+        return;
+      case 'pong':
+        return;
+      case 'error':
+        this.opts.log(`client ${conn.clientId} reports ${JSON.stringify(msg.code)}: ${JSON.stringify(msg.message)}`);
+        if (msg.code === 'missing-model') conn.version = null;
+        if (msg.task !== null && this.tasks.get(msg.task)?.conn === conn) {
+          const p = this.round?.participants.get(conn.clientId);
+          if (this.round && p && p.task === msg.task) this.drop(this.round, p, `client error: ${msg.message}`, 'client-error');
+        }
+        return;
+      case 'result':
+        this.onResult(conn, msg);
+        return;
+    }
+  }
+
+  /** A frame that breaks the protocol: refuse it, drop the client from its round and close the connection. */
+  private protocolViolation(conn: Conn, e: ProtocolError): void {
+    this.refuse(conn, e.code, e.message, null, true);
+    conn.closed = true;
+    const code = e.code === 'frame-too-large' ? CloseCode.tooBig : CloseCode.protocol;
+    conn.ws.close(code, e.code);
+    this.detach(conn);
+  }
+
+  private async onHello(conn: Conn, msg: Extract<ClientMessage, { type: 'hello' }>): Promise<void> {
+    if (conn.authenticating) {
+      this.protocolViolation(conn, new ProtocolError('bad-frame', 'second hello while the first is being checked'));
+      return;
+    }
+    if (msg.protocol !== PROTOCOL_VERSION) {
+      this.count('protocol-version');
+      this.send(conn, { type: 'error', code: 'protocol-version', message: `server speaks protocol ${PROTOCOL_VERSION}`, task: null, fatal: true });
+      this.opts.log(`refused ${conn.name}: protocol ${msg.protocol}`);
+      conn.closed = true;
+      conn.ws.close(CloseCode.incompatible, 'unsupported protocol');
+      return;
+    }
+    const token = this.opts.tokens.get(msg.clientId);
+    conn.authenticating = true;
+    const valid = token !== undefined && msg.clientId < this.opts.config.clients && (await proofMatches(token, conn.nonce, msg.clientId, msg.proof));
+    conn.authenticating = false;
+    if (conn.closed) return;
+    if (!valid) {
+      this.count('auth-failed');
+      this.opts.log(`refused ${conn.name}: authentication failed for client ${msg.clientId}`);
+      this.send(conn, { type: 'error', code: 'auth-failed', message: 'authentication failed', task: null, fatal: true });
+      conn.closed = true;
+      conn.ws.close(CloseCode.auth, 'authentication failed');
+      return;
+    }
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    const previous = this.byClient.get(msg.clientId);
+    if (previous) {
+      this.opts.log(`client ${msg.clientId}: new connection from ${conn.remote} replaces the one from ${previous.remote}`);
+      this.send(previous, { type: 'error', code: 'replaced', message: 'another connection authenticated as this client', task: null, fatal: true });
+      previous.closed = true;
+      previous.ws.close(CloseCode.replaced, 'replaced');
+      this.detach(previous);
+    }
+    conn.clientId = msg.clientId;
+    conn.version = msg.runId === this.opts.runId ? msg.version : null;
+    this.byClient.set(msg.clientId, conn);
+    this.send(conn, {
+      type: 'welcome',
+      clientId: msg.clientId,
+      runId: this.opts.runId,
+      config: this.opts.config as unknown as Record<string, unknown>,
+      model: this.opts.model,
+      heartbeatMs: Math.round(this.opts.server.heartbeat * 1000),
+      maxFrameBytes: this.maxFrameBytes,
+    });
+    const round = this.round;
+    const p = round?.participants.get(msg.clientId);
+    if (round && round.attemptRunning && p && p.status === 'idle') this.sendTask(conn, round, p);
+    this.notify();
+  }
+
+  private onClose(conn: Conn): void {
+    conn.closed = true;
+    this.conns.delete(conn);
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    this.detach(conn);
+  }
+
+  /** Forgets a connection: its outstanding task goes back (the participant may get it again). */
+  private detach(conn: Conn): void {
+    if (conn.clientId === null) return;
+    if (this.byClient.get(conn.clientId) === conn) this.byClient.delete(conn.clientId);
+    const round = this.round;
+    const p = round?.participants.get(conn.clientId);
+    if (round && p && p.status === 'tasked' && p.task !== null && this.tasks.get(p.task)?.conn === conn) {
+      this.drop(round, p, this.finished ? 'server finished' : 'disconnected mid-round', 'disconnected');
+    }
+    this.notify();
+  }
+
+  private heartbeat(): void {
+    const now = Date.now();
+    const limit = 3 * this.opts.server.heartbeat * 1000;
+    for (const c of this.conns) {
+      if (c.clientId === null || c.closed) continue;
+      if (now - c.lastSeen > limit) {
+        this.count('heartbeat-timeout');
+        this.opts.log(`client ${c.clientId}: silent for ${Math.round((now - c.lastSeen) / 1000)}s, closing`);
+        c.closed = true;
+        c.ws.terminate();
+        this.detach(c);
+      } else this.send(c, { type: 'ping', time: now });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Helpers
+
+  private send(conn: Conn, msg: ServerMessage): void {
+    this.sendFrame(conn, encode(msg));
+  }
+
+  private sendFrame(conn: Conn, frame: Uint8Array): void {
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    this.bytesOut += frame.byteLength;
+    conn.ws.send(frame);
+  }
+
+  private count(code: string): void {
+    this.refusals[code] = (this.refusals[code] ?? 0) + 1;
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Resolves true as soon as `pred` holds (checked after every event), false after `ms`. */
+  private until(pred: () => boolean, ms: number): Promise<boolean> {
+    if (pred()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = () => {
+        if (pred()) done(true);
+      };
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(v);
+      };
+      const timer = setTimeout(() => done(pred()), ms);
+      this.waiters.add(check);
+    });
+  }
+}
+
+function fmtIds(ids: number[]): string {
+  if (ids.length === 0) return 'none';
+  return ids.length <= 10 ? ids.join(', ') : `${ids.slice(0, 10).join(', ')} and ${ids.length - 10} more`;
+}

@@ -1,0 +1,62 @@
+// The in-process transport: clients are simulated by the worker pool; each client's data stream lives here.
+import { combineLosses, splitDirections } from '../../core/zo/task.ts';
+import type { CursorStream } from '../../core/fl/clientData.ts';
+import type { SimPool } from './simPool.ts';
+import type {
+  ClientTransport,
+  EstimateReply,
+  EstimateRequest,
+  LocalTrainReply,
+  LocalTrainRequest,
+} from '../../core/fl/transport.ts';
+
+export class InProcessTransport implements ClientTransport {
+  /** Minibatches each client has drawn so far (checkpointed, so a resumed run draws the same batches). */
+  readonly cursors: number[];
+
+  constructor(
+    private readonly pool: SimPool,
+    private readonly streams: CursorStream[],
+    readonly batchSize: number,
+    cursors?: number[],
+  ) {
+    this.cursors = cursors ? cursors.slice() : streams.map(() => 0);
+  }
+
+  private nextBatch(clientId: number): Int32Array {
+    return this.streams[clientId].batch(this.cursors[clientId]++, this.batchSize);
+  }
+
+  async estimate(requests: EstimateRequest[], weights: Float32Array): Promise<EstimateReply[]> {
+    if (weights !== this.pool.weights) this.pool.weights.set(weights);
+    // Split each client's K directions into shares so that every worker has work even with few clients.
+    const shares = Math.ceil((2 * this.pool.workers) / requests.length);
+    const replies = requests.map(async (r): Promise<EstimateReply> => {
+      const indices = this.nextBatch(r.clientId);
+      const task = { seed: r.seed, K: r.K, sigma: r.sigma, scheme: r.scheme };
+      const parts = await Promise.all(splitDirections(task, shares).map((range) => this.pool.losses({ indices, task, range })));
+      return { clientId: r.clientId, examples: indices.length, ...combineLosses(task, parts) };
+    });
+    return Promise.all(replies);
+  }
+
+  async localTrain(requests: LocalTrainRequest[], weights: Float32Array): Promise<LocalTrainReply[]> {
+    if (weights !== this.pool.weights) this.pool.weights.set(weights);
+    return Promise.all(
+      requests.map(async (r): Promise<LocalTrainReply> => {
+        const batches = r.seeds.map(() => this.nextBatch(r.clientId));
+        const { step: _step, clientId: _clientId, ...plan } = r;
+        const out = await this.pool.localTrain({ ...plan, batches });
+        return {
+          clientId: r.clientId,
+          delta: out.delta,
+          examples: batches.reduce((s, b) => s + b.length, 0),
+          loss: out.meanLoss,
+          forwardPasses: out.forwardPasses,
+        };
+      }),
+    );
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,60 @@
+// Messages between the simulation (main thread) and its workers. Each worker plays clients (forward
+// passes on perturbed weights) and helps the server (rebuilding ĝ over a slice of the parameters).
+import type { ClientModel } from '../../core/model/artifact.ts';
+import type { EstimateTask, PassRange } from '../../core/zo/task.ts';
+import type { DirectionSet } from '../../core/zo/server.ts';
+import type { LocalTrainPlan } from '../../core/fl/transport.ts';
+
+/** Buffers every worker maps once: the data (clients read their own indices) and the model state. */
+export interface SharedState {
+  model: ClientModel;
+  trainX: SharedArrayBuffer;
+  trainY: SharedArrayBuffer;
+  testX: SharedArrayBuffer;
+  testY: SharedArrayBuffer;
+  /** Current server weights (float32, n). */
+  weights: SharedArrayBuffer;
+  /** Weights to evaluate (the EMA, or a copy of the weights). */
+  evalWeights: SharedArrayBuffer;
+  /** ĝ accumulator (float64, n). */
+  grad: SharedArrayBuffer;
+}
+
+/** One share of a client's estimate on its minibatch (see src/core/zo/task.ts). */
+export interface LossesTask {
+  kind: 'losses';
+  indices: Int32Array;
+  task: EstimateTask;
+  range: PassRange;
+}
+
+/** grad[start, end) = Σ_sets Σ_k coef_k z_k[start, end). */
+export interface ReconstructTask {
+  kind: 'reconstruct';
+  sets: DirectionSet[];
+  start: number;
+  end: number;
+}
+
+/** Loss sum and correct count of evalWeights on test examples [start, end). */
+export interface EvaluateTask {
+  kind: 'evaluate';
+  start: number;
+  end: number;
+}
+
+export interface EvaluateResult {
+  lossSum: number;
+  correct: number;
+  count: number;
+}
+
+/** One FedAvg client: local ZO steps from the current weights, returns its model delta. */
+export interface LocalTrainTask extends LocalTrainPlan {
+  kind: 'local-train';
+  batches: Int32Array[];
+}
+
+export type { LocalTrainResult } from '../../core/fl/localTrain.ts';
+
+export type SimTask = LossesTask | ReconstructTask | EvaluateTask | LocalTrainTask;
