@@ -106,7 +106,7 @@ export async function evaluateOnnx(file: string, opts: EvalOptions): Promise<Eva
   try {
     for (let s = 0; s < test.count; s += batch) {
       const n = Math.min(batch, test.count - s);
-      const x = new Float32Array(batch * size);
+      const x = new Float32Array((fixed ?? n) * size);
       x.set(test.x.subarray(s * size, (s + n) * size));
       const outputs = await session.run({ [input.name!]: new ort.Tensor('float32', x, [fixed ?? n, ...inputDims]) }, [choice.output.name!]);
       const out = outputs[choice.output.name!]!;

@@ -16,7 +16,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
 import { ConfigError, overridesToLayer, resolveConfig, type RunConfig } from '../core/config/index.ts';
-import { loadConfigFile } from '../node/config.ts';
+import { loadConfigFile, resolvePaths } from '../node/config.ts';
 import { writeJson } from '../node/files.ts';
 
 export interface SuiteRunSpec {
@@ -105,20 +105,65 @@ export function loadSuite(dir: string): Suite {
   };
 }
 
-/** Every run's full configuration: base ← run file ← overrides. Throws one ConfigError listing every problem. */
-export function resolveSuite(suite: Suite, overrides: Record<string, unknown>): { id: string; config: RunConfig }[] {
+/** A path value `run:ID[/FILE]` names another run of the suite (its output directory, or a file in it). */
+const RUN_REF = /^run:([^/\\]+)(?:[/\\](.*))?$/;
+
+/** The runs a run's path keys refer to with `run:ID`. */
+function runRefs(layers: readonly Record<string, unknown>[]): string[] {
+  const refs: string[] = [];
+  for (const layer of layers) {
+    for (const k of ['init', 'model'] as const) {
+      const m = typeof layer[k] === 'string' ? RUN_REF.exec(layer[k] as string) : null;
+      if (m) refs.push(m[1]!);
+    }
+  }
+  return refs;
+}
+
+/**
+ * Every run's full configuration: base ← run file ← overrides, with `run:ID` paths (e.g. init = "run:pretrain",
+ * model = "run:pretrain/model.onnx", for fine-tuning what an earlier run of the suite trained) made paths into
+ * `outDir`. Runs come in file-name order, except that a run follows the runs it refers to. Throws one
+ * ConfigError listing every problem.
+ */
+export function resolveSuite(suite: Suite, overrides: Record<string, unknown>, outDir: string): { id: string; config: RunConfig }[] {
   const problems: string[] = [];
-  const out: { id: string; config: RunConfig }[] = [];
+  const resolved = new Map<string, { id: string; config: RunConfig; after: string[] }>();
+  const ids = new Set(suite.runs.map((r) => r.id));
   for (const run of suite.runs) {
+    const layers = [suite.base, run.layer, overrides];
+    const after = runRefs(layers);
+    for (const id of after) if (!ids.has(id) || id === run.id) problems.push(`run '${run.id}': 'run:${id}' names no other run of the suite`);
+    const withPaths = layers.map((layer) =>
+      Object.fromEntries(
+        Object.entries(layer).map(([k, v]) => {
+          const m = (k === 'init' || k === 'model') && typeof v === 'string' ? RUN_REF.exec(v) : null;
+          return [k, m ? join(outDir, m[1]!, m[2] ?? '') .replace(/[/\\]$/, '') : v];
+        }),
+      ),
+    );
     try {
-      const config = resolveConfig([suite.base, run.layer, overrides], [`${join(suite.dir, 'suite.toml')} [base]`, run.file, '--set']);
-      out.push({ id: run.id, config });
+      const config = resolvePaths(resolveConfig(withPaths, [`${join(suite.dir, 'suite.toml')} [base]`, run.file, '--set']));
+      resolved.set(run.id, { id: run.id, config, after });
     } catch (e) {
       if (e instanceof ConfigError) problems.push(...e.problems.map((p) => `run '${run.id}': ${p}`));
       else throw e;
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  // Order: file-name order, each run after the runs it refers to (a cycle is refused).
+  const out: { id: string; config: RunConfig }[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (id: string, chain: string[]): void => {
+    if (state.get(id) === 'done') return;
+    if (state.get(id) === 'visiting') throw new ConfigError(`suite '${suite.dir}': runs refer to each other in a circle (${[...chain, id].join(' → ')})`);
+    state.set(id, 'visiting');
+    const r = resolved.get(id)!;
+    for (const dep of r.after) visit(dep, [...chain, id]);
+    state.set(id, 'done');
+    out.push({ id: r.id, config: r.config });
+  };
+  for (const run of suite.runs) visit(run.id, []);
   return out;
 }
 
@@ -156,20 +201,20 @@ export async function suiteCommand(argv: string[], say: (line: string) => void =
   if (positionals.length !== 1) throw new ConfigError('baffle suite: give exactly one suite directory (e.g. experiments/suites/k-sweep)');
   const suite = loadSuite(positionals[0]!);
   const overrides = overridesToLayer(values.set ?? []);
-  let runs = resolveSuite(suite, overrides);
+  const outDir = resolve(values.out ?? join('runs', suite.name));
+  let runs = resolveSuite(suite, overrides, outDir);
   if (values.only) {
     const wanted = values.only.split(',').map((s) => s.trim());
     const unknown = wanted.filter((w) => !runs.some((r) => r.id === w));
     if (unknown.length > 0) throw new ConfigError(`--only: no run named ${unknown.join(', ')} in ${suite.dir} (runs: ${runs.map((r) => r.id).join(', ')})`);
     runs = runs.filter((r) => wanted.includes(r.id));
   }
-  const varying = varyingKeys(resolveSuite(suite, overrides).map((r) => r.config));
+  const varying = varyingKeys(resolveSuite(suite, overrides, outDir).map((r) => r.config));
   if (values.list) {
     say(`${suite.title} (${suite.dir}): ${runs.length} runs; they differ in ${varying.join(', ') || 'nothing'}`);
     for (const r of runs) say(`  ${r.id.padEnd(24)} ${varying.map((k) => `${k}=${JSON.stringify(r.config[k])}`).join(' ')}`);
     return 0;
   }
-  const outDir = resolve(values.out ?? join('runs', suite.name));
   // Refuse to clobber a finished run of another configuration before anything starts.
   for (const r of runs) {
     const cfgFile = join(outDir, r.id, 'config.json');
