@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MemoryReport } from '../src/cli/memory.ts';
+import type { MemoryReport } from '../src/report/memory.ts';
 
 const BIN = new URL('../bin/baffle.js', import.meta.url).pathname;
 

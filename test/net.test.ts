@@ -3,8 +3,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { torchMlp } from './onnxFixtures.ts';
 import { baffle, BIN, killAll, readJsonLines, startServer, status, tempDir, withoutWall } from './netHelpers.ts';
 
 after(killAll);
@@ -110,6 +111,28 @@ test('FedAvg, central differences and shared seeds over TLS, four virtual client
   assertSameRun(out, await ref);
   const rounds = readJsonLines(join(out, 'rounds.jsonl'));
   for (const r of rounds) assert.equal(r.participants.length, 3, 'participation 0.75 of 4 clients');
+});
+
+test('serve --set model=FILE.onnx: join clients that never see the file train exactly what baffle run trains', async () => {
+  const dir = tempDir();
+  const model = join(dir, 'model.onnx');
+  writeFileSync(model, torchMlp({ hidden: 16 }));
+  const cfg = join(dir, 'imported.json');
+  writeFileSync(cfg, JSON.stringify({ model, trainable: 'last:1', K: 6, clients: 3, maxSteps: 6, evalEvery: 3, testSubset: 200, seed: 11 }));
+  const tokens = join(dir, 'tokens.json');
+  assert.equal(runSync(['tokens', '--clients', '3', '--out', tokens]).status, 0);
+  const ref = await reference(dir, cfg);
+  const out = join(dir, 'served');
+  const server = await startServer(['--tokens', tokens, '--config', cfg, '--out', out, '--port', '0', '--quiet']);
+  // The server holds the model now; the clients get it in their welcome: the file can go.
+  unlinkSync(model);
+  const elsewhere = join(dir, 'client-machine');
+  mkdirSync(elsewhere);
+  const j = baffle(['join', server.url, '--tokens', tokens, '--virtual', '3'], elsewhere);
+  assert.equal(await server.proc.exited, 0, server.proc.output());
+  assert.equal(await j.exited, 0, j.output());
+  assertSameRun(out, ref);
+  assert.equal(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).params, 16 * 10 + 10, 'only the head trained');
 });
 
 test("a client can train on its own directory of IDX files (--data)", async () => {

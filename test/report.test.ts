@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../src/core/config/index.ts';
-import type { MemoryReport } from '../src/cli/memory.ts';
+import type { MemoryReport } from '../src/report/memory.ts';
 import type { RunConfig } from '../src/core/config/index.ts';
 import type { RunData, SuiteData } from '../src/report/data.ts';
 import { loadSuite, suiteCommand } from '../src/report/suite.ts';

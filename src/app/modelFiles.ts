@@ -5,8 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { isServerKey, resolveConfig, type RunConfig } from '../core/config/index.ts';
-import { isDatasetName } from '../core/data/names.ts';
-import { normalizeSplit } from '../core/data/preprocess.ts';
+import { DATASET_IMAGES, isDatasetName } from '../core/data/names.ts';
+import { keepClasses, normalizeSplit } from '../core/data/preprocess.ts';
 import type { Split } from '../core/data/types.ts';
 import { ModelError, UserError } from '../core/errors.ts';
 import { evaluationSplit } from '../core/fl/setup.ts';
@@ -17,8 +17,8 @@ import { readModel } from '../core/model/onnx/read.ts';
 import { derivePreprocess, findLogits } from '../core/model/onnx/training.ts';
 import { hasCheckpoint, loadCheckpoint } from '../node/checkpoint.ts';
 import { loadConfigFile } from '../node/config.ts';
-import { loadDataset } from '../node/data/index.ts';
-import { writeAtomic } from '../node/files.ts';
+import { checkDataset, loadDataset } from '../node/data/index.ts';
+import { readUserFile, writeAtomic } from '../node/files.ts';
 import { loadRunModel } from '../node/model/load.ts';
 import { resumableRun } from './runDir.ts';
 
@@ -27,7 +27,7 @@ import { resumableRun } from './runDir.ts';
  * (a stopped run) or of its weights.bin (a finished one) baked into the model's graph. Returns the step.
  */
 export async function exportRun(dir: string, out: string): Promise<{ step: number | null; from: string }> {
-  const configPath = resumableRun(dir, 'run');
+  const configPath = resumableRun(dir, 'run', 'export:');
   const saved = loadConfigFile(configPath);
   // A served run's config.json holds the server keys beside the run keys.
   const config = resolveConfig([Object.fromEntries(Object.entries(saved).filter(([k]) => !isServerKey(k)))], [configPath]);
@@ -64,6 +64,7 @@ export interface EvalOptions {
   inputMean: number[];
   inputStd: number[];
   testSubset: number | null;
+  classSubset: number[] | null;
 }
 
 export interface EvalResult {
@@ -77,12 +78,7 @@ export interface EvalResult {
 /** Accuracy and mean cross-entropy of the ONNX classifier in `file` on the test split of a data set. */
 export async function evaluateOnnx(file: string, opts: EvalOptions): Promise<EvalResult> {
   if (!isDatasetName(opts.dataset)) throw new UserError(`eval: unknown dataset '${opts.dataset}'`);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    throw new UserError(`eval: model file '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const bytes = readUserFile(file, 'eval: model file');
   const proto = readModel(bytes, file);
   const graph = proto.graph!;
   const input = dataInputs(graph)[0]!;
@@ -92,8 +88,19 @@ export async function evaluateOnnx(file: string, opts: EvalOptions): Promise<Eva
   const pre = derivePreprocess(inputDims, { mean: opts.inputMean, std: opts.inputStd }, file, input.name ?? '');
   const choice = findLogits(graph, file);
   const kind = choice.skipped === 'Softmax' ? 'probabilities' : choice.skipped === 'LogSoftmax' ? 'log-probabilities' : 'logits';
+  // What can be told from the file is checked before the data loads: channels, and the class count when declared.
+  const info = DATASET_IMAGES[opts.dataset];
+  const channels = pre.image[0];
+  if (channels !== info.channels) {
+    throw new ModelError(`eval: ${file} takes input [${inputDims}]: ${channels} channel${channels > 1 ? 's' : ''}, but ${opts.dataset} images have ${info.channels}`);
+  }
+  const declared = valueDims(choice.output)?.[1];
+  if (typeof declared === 'number' && declared < info.classes) {
+    throw new ModelError(`eval: ${file} gives ${declared} scores per example, ${opts.dataset} has ${info.classes} classes`);
+  }
+  checkDataset(opts.dataset, opts.dataDir ? { dataDir: opts.dataDir } : {});
   const data = loadDataset(opts.dataset, { ...(opts.dataDir ? { dataDir: opts.dataDir } : {}), side: pre.image[1] });
-  const test: Split = evaluationSplit(data.test, opts.testSubset);
+  const test: Split = evaluationSplit(opts.classSubset ? keepClasses(data.test, opts.classSubset) : data.test, opts.testSubset);
   normalizeSplit(test, pre);
   // A model exported with a fixed batch dimension takes batches of exactly that size.
   const fixed = typeof dims[0] === 'number' && dims[0] > 0 ? dims[0] : null;

@@ -5,8 +5,9 @@ import cliProgress from 'cli-progress';
 import { simulate, type MetricsRecord } from './simulation.ts';
 import type { RunConfig } from '../core/config/index.ts';
 import { resolveWorkers } from '../node/config.ts';
-import { loadRunData, loadRunModel, modelLine } from '../node/model/load.ts';
+import { checkRunData, loadRunData, loadRunModel, modelLine } from '../node/model/load.ts';
 import {
+  checkFreshRun,
   configRecord,
   finishedRun,
   prepareFreshRun,
@@ -40,16 +41,19 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
   const say = opts.quiet ? () => {} : log;
   const workers = resolveWorkers(config);
 
-  // Everything that can be refused is checked before the data loads: the directory, then the model.
+  // Everything that can be refused is checked before the data loads: the directory, the model, where the data
+  // lives; only then is the directory created (a refused run leaves none behind).
   if (opts.resume) {
     const done = finishedRun(outDir);
     if (done) {
       say(`the run in ${outDir} is finished (step ${done.step} of ${done.totalSteps}, test accuracy ${fmt.percent(done.testAccuracy)}): nothing to do`);
       return done;
     }
-  } else prepareFreshRun(outDir, opts.force ?? false, 'run');
+  } else checkFreshRun(outDir, opts.force ?? false, 'run');
   const model = await loadRunModel(config);
   const { artifact } = model;
+  checkRunData(config);
+  if (!opts.resume) prepareFreshRun(outDir, opts.force ?? false, 'run');
 
   const t0 = performance.now();
   const dataset = loadRunData(config, artifact);

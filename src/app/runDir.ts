@@ -1,6 +1,7 @@
 // A run directory: what `baffle run` and `baffle serve` write (docs/formats.md), every file atomically, and the
 // rules that keep a run from being lost: a directory holding a run is never overwritten unless asked to
-// (--force), and a run continues only with --resume. Everything is checked before any data loads.
+// (--force), and a run continues only with --resume. Everything is checked before any data loads, and a refused
+// command leaves no directory behind.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunConfig } from '../core/config/index.ts';
@@ -8,7 +9,7 @@ import { UserError } from '../core/errors.ts';
 import type { MetricsRecord } from '../core/fl/federation.ts';
 import type { ModelArtifact } from '../core/model/artifact.ts';
 import { exportModel } from '../core/model/onnx/export.ts';
-import { writeAtomic, writeJson, writeJsonLines } from '../node/files.ts';
+import { checkOutputDir, fsReason, writeAtomic, writeJson, writeJsonLines } from '../node/files.ts';
 
 export interface RunSummary extends MetricsRecord {
   bestTestAccuracy: number;
@@ -29,54 +30,88 @@ export function runIn(dir: string): string | null {
   return null;
 }
 
-function creatable(dir: string): void {
+/** Creates `dir` and proves it writable (a probe file); the reasons are those of checkOutputDir. */
+function creatable(dir: string, what: string): void {
+  checkOutputDir(dir, what);
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a part of the path is a file' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message);
-    throw new UserError(`--out ${dir}: cannot create the run directory (${why})`);
+    throw new UserError(`${what}: cannot create the directory (${fsReason(e)})`);
   }
-  if (!statSync(dir).isDirectory()) throw new UserError(`--out ${dir}: is a file, not a directory`);
   const probe = join(dir, `.baffle-write-test-${process.pid}`);
   try {
     writeFileSync(probe, '');
     unlinkSync(probe);
   } catch (e) {
-    throw new UserError(`--out ${dir}: cannot write there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new UserError(`${what}: cannot write there (${fsReason(e)})`);
   }
 }
 
 /**
- * Makes `dir` ready for a fresh run: created (and writable), and refused when it already holds a run unless
- * `force`, which removes that run's files first. `command` names the command for the hint.
+ * Checks, without touching the disk, that `dir` can take a fresh run: refused when it already holds one (unless
+ * `force`), or when it cannot be created or written. `command` names the command for the hint.
  */
-export function prepareFreshRun(dir: string, force: boolean, command: 'run' | 'serve'): void {
+export function checkFreshRun(dir: string, force: boolean, command: 'run' | 'serve'): void {
   const held = existsSync(dir) && statSync(dir).isDirectory() ? runIn(dir) : null;
   if (held && !force) {
     throw new UserError(`--out ${dir} already holds a run (${held})`, {
       hint: `continue it with \`baffle ${command} --resume ${dir}\`, choose another --out, or add --force to replace it`,
     });
   }
-  creatable(dir);
+  checkOutputDir(dir, `--out ${dir}`);
+}
+
+/**
+ * Makes `dir` ready for a fresh run: created (and writable), and refused when it already holds a run unless
+ * `force`, which removes that run's files first. Call it after every other check, right before the data loads
+ * (checkFreshRun first, so that a refused command leaves no directory behind).
+ */
+export function prepareFreshRun(dir: string, force: boolean, command: 'run' | 'serve'): void {
+  checkFreshRun(dir, force, command);
+  const held = existsSync(dir) ? runIn(dir) : null;
+  creatable(dir, `--out ${dir}`);
   if (held) {
     for (const f of RUN_FILES) rmSync(join(dir, f), { force: true });
     rmSync(join(dir, CHECKPOINT), { recursive: true, force: true });
   }
 }
 
-/** The configuration a run directory holds, for --resume (refused with the reason when it is not a run directory). */
-export function resumableRun(dir: string, command: 'run' | 'serve'): string {
-  if (!existsSync(dir)) throw new UserError(`--resume ${dir}: no such directory`);
-  if (!statSync(dir).isDirectory()) throw new UserError(`--resume ${dir}: is a file, not a run directory`);
+/**
+ * The configuration a run directory holds, for --resume (refused with the reason when it is not a run directory).
+ * `flag` names the argument in messages (`--resume DIR`, or e.g. `export` for `baffle export DIR`).
+ */
+export function resumableRun(dir: string, command: 'run' | 'serve', flag = '--resume'): string {
+  const resuming = flag === '--resume';
+  if (!existsSync(dir)) throw new UserError(`${flag} ${dir}: no such directory`);
+  if (!statSync(dir).isDirectory()) throw new UserError(`${flag} ${dir}: is a file, not a run directory`);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) {
-    throw new UserError(`--resume ${dir}: no config.json there (not a run directory)`, {
-      hint: `start a run there with \`baffle ${command} --out ${dir}\``,
+    throw new UserError(`${flag} ${dir}: no config.json there (not a run directory)`, {
+      hint: resuming ? `start a run there with \`baffle ${command} --out ${dir}\`` : 'give the directory a `baffle run` or `baffle serve` wrote (its --out)',
     });
   }
-  creatable(dir);
+  if (resuming) creatable(dir, `${flag} ${dir}`);
   return configPath;
+}
+
+export interface ServerFile {
+  runId: string;
+  tokens: string;
+  tls: { cert: string; key: string } | null;
+  url?: string;
+  statusUrl?: string;
+  pid?: number;
+}
+
+/** server.json of a served run (address, tokens, TLS files), or null. */
+export function readServerFile(dir: string): ServerFile | null {
+  const p = join(dir, 'server.json');
+  if (!existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as ServerFile;
+  } catch (e) {
+    throw new UserError(`${p} is not readable JSON (${(e as Error).message})`);
+  }
 }
 
 /** The summary of a finished run in `dir`, or null while it is not finished. */
@@ -104,8 +139,15 @@ export function readMetrics(dir: string): MetricsRecord[] {
   if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8')
     .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as MetricsRecord);
+    .map((l, i) => ({ l, i }))
+    .filter(({ l }) => l.trim() !== '')
+    .map(({ l, i }) => {
+      try {
+        return JSON.parse(l) as MetricsRecord;
+      } catch (e) {
+        throw new UserError(`${path}:${i + 1} is not a JSON record (${(e as Error).message})`);
+      }
+    });
 }
 
 /**

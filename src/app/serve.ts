@@ -1,24 +1,25 @@
 // `baffle serve`: the training session of `baffle run` with real clients over WebSocket. The same run directory
 // (config.json, metrics.jsonl, summary.json, model.onnx, weights), plus rounds.jsonl (who was counted and who
 // was dropped, per round), server.json (address, tokens, TLS files) and a checkpoint after every round, from
-// which `baffle serve --resume DIR` continues. Order of work: refusals first (directory, tokens, TLS, port, model),
-// then the data.
+// which `baffle serve --resume DIR` continues. Order of work: refusals first (directory, tokens, TLS, port, model,
+// where the data lives), then the run directory is created and the data loads.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunConfig, ServerConfig } from '../core/config/index.ts';
 import { ConfigError } from '../core/config/index.ts';
-import { UserError } from '../core/errors.ts';
 import type { MetricsRecord } from '../core/fl/federation.ts';
 import { clientModel } from '../core/model/artifact.ts';
 import { resolveWorkers } from '../node/config.ts';
-import { writeJson, writeJsonLines } from '../node/files.ts';
-import { loadRunData, loadRunModel, modelLine } from '../node/model/load.ts';
+import { readUserFile, writeJson, writeJsonLines } from '../node/files.ts';
+import { checkRunData, loadRunData, loadRunModel, modelLine } from '../node/model/load.ts';
 import { Listener } from '../node/net/listener.ts';
 import { NetServer, type RoundRecord } from '../node/net/server.ts';
 import { readTokens } from '../node/net/tokens.ts';
 import * as fmt from './format.ts';
 import {
+  checkFreshRun,
+  readServerFile,
+  type ServerFile,
   configRecord,
   finishedRun,
   prepareFreshRun,
@@ -30,6 +31,8 @@ import {
   type RunSummary,
 } from './runDir.ts';
 import { Session } from './session.ts';
+
+export { readServerFile, type ServerFile } from './runDir.ts';
 
 export interface ServeOptions {
   config: RunConfig;
@@ -44,36 +47,12 @@ export interface ServeOptions {
   log?: (line: string) => void;
 }
 
-export interface ServerFile {
-  runId: string;
-  tokens: string;
-  tls: { cert: string; key: string } | null;
-  url?: string;
-  statusUrl?: string;
-  pid?: number;
-}
-
-export function readServerFile(dir: string): ServerFile | null {
-  const p = join(dir, 'server.json');
-  if (!existsSync(p)) return null;
-  try {
-    return JSON.parse(readFileSync(p, 'utf8')) as ServerFile;
-  } catch (e) {
-    throw new UserError(`${p} is not readable JSON (${(e as Error).message})`);
-  }
-}
-
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function readPem(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${what} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? (e as Error).message)}`);
-  }
+  return readUserFile(path, what);
 }
 
 export async function runServer(opts: ServeOptions): Promise<RunSummary> {
@@ -92,14 +71,14 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
       say(`the run in ${outDir} is finished (step ${done.step} of ${done.totalSteps}, test accuracy ${fmt.percent(done.testAccuracy)}): not training again`);
       return done;
     }
-  } else prepareFreshRun(outDir, opts.force ?? false, 'serve');
+  } else checkFreshRun(outDir, opts.force ?? false, 'serve');
   const tokens = readTokens(opts.tokensPath);
   const beyond = [...tokens.keys()].filter((id) => id >= config.clients);
   if (beyond.length > 0) {
     throw new ConfigError(`tokens file ${opts.tokensPath} names client ${beyond[0]}, but the federation has clients 0..${config.clients - 1}`);
   }
   const tls = opts.tls ? { cert: readPem(opts.tls.cert, '--tls-cert'), key: readPem(opts.tls.key, '--tls-key') } : null;
-  const listener = await Listener.open(serverConfig.host, serverConfig.port, tls);
+  const listener = await Listener.open(serverConfig.host, serverConfig.port, tls && { ...tls, files: opts.tls! });
   let net: NetServer | null = null;
   let session: Session | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -114,6 +93,8 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
       log(`warning: listening on ${serverConfig.host} without TLS: models and results travel unencrypted (use --tls-cert/--tls-key)`);
     }
     const { artifact } = await loadRunModel(config);
+    checkRunData(config);
+    if (!opts.resume) prepareFreshRun(outDir, opts.force ?? false, 'serve');
     const dataset = loadRunData(config, artifact);
     const runId = readServerFile(outDir)?.runId ?? randomBytes(8).toString('hex');
     session = Session.open({

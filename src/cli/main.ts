@@ -7,16 +7,11 @@ import { parseArgs } from 'node:util';
 import { ConfigError, formatConfigHelp, formatServerConfigHelp, overridesToLayer, resolveConfig } from '../core/config/index.ts';
 import { ExitCode, UserError } from '../core/errors.ts';
 import { configFromArgs, loadConfigFile } from '../node/config.ts';
-import { defaultRunDir, resumableRun } from '../app/runDir.ts';
-import { runSimulation } from '../app/run.ts';
-import { JOIN_USAGE, joinCommand } from './join.ts';
-import { parseServeArgs, SERVE_USAGE } from './serve.ts';
-import { TOKENS_USAGE, tokensCommand } from './tokens.ts';
-import { MEMORY_USAGE } from './memory.ts';
-import { EVAL_USAGE, EXPORT_USAGE, INSPECT_USAGE } from './modelCommands.ts';
 import { REPORT_USAGE } from '../report/usage.ts';
-import { SUITE_USAGE } from '../report/suite.ts';
 import { UsageError } from './usage.ts';
+
+// Each command's modules load when it runs (and for its usage text), so that a refusal costs no start-up time
+// for the engines, the network stack or the plotting libraries of the other commands.
 
 const RUN_USAGE = `  baffle run [--config FILE] [--set key=value]... [--out DIR] [--force] [--quiet]
       Simulate a federation of clients that train a model with forward passes only (BAFFLE).
@@ -28,11 +23,10 @@ const RUN_USAGE = `  baffle run [--config FILE] [--set key=value]... [--out DIR]
       says so and exits 0.
 `;
 
-const USAGE = `baffle — backpropagation-free federated learning (forward passes only)
+const usageText = async () => `baffle — backpropagation-free federated learning (forward passes only)
 
 Usage:
-${RUN_USAGE}${SERVE_USAGE}${JOIN_USAGE}${TOKENS_USAGE}${INSPECT_USAGE}${EXPORT_USAGE}${EVAL_USAGE}${SUITE_USAGE}${REPORT_USAGE}${MEMORY_USAGE}  baffle keys        List every configuration key with its meaning and default.
-  baffle help        This text.
+${(await Promise.all(Object.values(COMMANDS).map((c) => c.usage()))).join('')}  baffle help        This text.
 
 Options of run:
   --config FILE      JSON or TOML configuration file (keys as listed by \`baffle keys\`).
@@ -49,7 +43,7 @@ Exit codes: 0 done, 1 internal error, 2 bad input, 3 refused by the server, 4 ga
 type Say = (line: string) => void;
 
 interface Command {
-  usage: string;
+  usage(): Promise<string>;
   run(args: string[], say: Say): Promise<number>;
 }
 
@@ -73,37 +67,43 @@ async function runCommand(args: string[]): Promise<number> {
     const overrides = overridesToLayer(values.set ?? []);
     const changed = Object.keys(overrides).filter((k) => k !== 'workers');
     if (changed.length > 0) throw new ConfigError(`--resume: only workers may be changed, not ${changed.join(', ')}`);
+    const { resumableRun } = await import('../app/runDir.ts');
     const configPath = resumableRun(outDir, 'run');
     const config = resolveConfig([loadConfigFile(configPath), overrides], [configPath, '--set']);
+    const { runSimulation } = await import('../app/run.ts');
     await runSimulation({ config, outDir, quiet: values.quiet ?? false, resume: true });
     return 0;
   }
   const config = configFromArgs(values.config, values.set ?? []);
+  const { defaultRunDir } = await import('../app/runDir.ts');
   const outDir = resolve(values.out ?? defaultRunDir(config));
+  const { runSimulation } = await import('../app/run.ts');
   await runSimulation({ config, outDir, quiet: values.quiet ?? false, force: values.force ?? false });
   return 0;
 }
 
+const KEYS_USAGE = '  baffle keys        List every configuration key with its meaning and default.\n';
+
 const COMMANDS: Record<string, Command> = {
-  run: { usage: RUN_USAGE, run: (args) => runCommand(args) },
+  run: { usage: async () => RUN_USAGE, run: (args) => runCommand(args) },
   serve: {
-    usage: SERVE_USAGE,
+    usage: async () => (await import('./serve.ts')).SERVE_USAGE,
     run: async (args) => {
-      const options = parseServeArgs(args);
+      const options = (await import('./serve.ts')).parseServeArgs(args);
       await (await import('../app/serve.ts')).runServer(options);
       return 0;
     },
   },
-  join: { usage: JOIN_USAGE, run: (args, say) => joinCommand(args, say) },
-  tokens: { usage: TOKENS_USAGE, run: async (args, say) => tokensCommand(args, say) },
-  inspect: { usage: INSPECT_USAGE, run: async (args, say) => (await import('./modelCommands.ts')).inspectCommand(args, say) },
-  export: { usage: EXPORT_USAGE, run: async (args, say) => (await import('./modelCommands.ts')).exportCommand(args, say) },
-  eval: { usage: EVAL_USAGE, run: async (args, say) => (await import('./modelCommands.ts')).evalCommand(args, say) },
-  suite: { usage: SUITE_USAGE, run: async (args, say) => (await import('../report/suite.ts')).suiteCommand(args, say) },
-  report: { usage: REPORT_USAGE, run: async (args, say) => (await import('./report.ts')).reportCommand(args, say) },
-  memory: { usage: MEMORY_USAGE, run: async (args) => (await import('./memory.ts')).memoryCommand(args) },
+  join: { usage: async () => (await import('./join.ts')).JOIN_USAGE, run: async (args, say) => (await import('./join.ts')).joinCommand(args, say) },
+  tokens: { usage: async () => (await import('./tokens.ts')).TOKENS_USAGE, run: async (args, say) => (await import('./tokens.ts')).tokensCommand(args, say) },
+  inspect: { usage: async () => (await import('./modelCommands.ts')).INSPECT_USAGE, run: async (args, say) => (await import('./modelCommands.ts')).inspectCommand(args, say) },
+  export: { usage: async () => (await import('./modelCommands.ts')).EXPORT_USAGE, run: async (args, say) => (await import('./modelCommands.ts')).exportCommand(args, say) },
+  eval: { usage: async () => (await import('./modelCommands.ts')).EVAL_USAGE, run: async (args, say) => (await import('./modelCommands.ts')).evalCommand(args, say) },
+  suite: { usage: async () => (await import('../report/suite.ts')).SUITE_USAGE, run: async (args, say) => (await import('../report/suite.ts')).suiteCommand(args, say) },
+  report: { usage: async () => REPORT_USAGE, run: async (args, say) => (await import('./report.ts')).reportCommand(args, say) },
+  memory: { usage: async () => (await import('./memory.ts')).MEMORY_USAGE, run: async (args) => (await import('./memory.ts')).memoryCommand(args) },
   keys: {
-    usage: '  baffle keys\n      List every configuration key with its meaning and default.\n',
+    usage: async () => KEYS_USAGE,
     run: async (args, say) => {
       if (args.length > 0) throw new UsageError(`keys takes no arguments (got ${args.join(' ')})`);
       say(`${formatConfigHelp()}\n\nServer keys (baffle serve only):\n${formatServerConfigHelp()}`);
@@ -115,14 +115,15 @@ const COMMANDS: Record<string, Command> = {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(USAGE);
-    return command === undefined ? ExitCode.input : 0;
+    process.stdout.write(await usageText());
+    if (command === undefined) throw new UsageError('no command given', 'the commands are listed above (`baffle help`)');
+    return 0;
   }
   const say: Say = (line) => process.stdout.write(`${line}\n`);
   const c = COMMANDS[command];
   if (!c) throw new UsageError(`unknown command '${command}'`, `the commands are ${Object.keys(COMMANDS).join(', ')}, help`);
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(c.usage);
+    process.stdout.write(await c.usage());
     return 0;
   }
   return c.run(rest, say);
@@ -155,6 +156,14 @@ export function reportError(err: unknown, command: string | undefined, debug: bo
 export async function cli(argv: string[]): Promise<void> {
   const debug = argv.includes('--debug') || process.env.BAFFLE_DEBUG === '1';
   const args = argv.filter((a) => a !== '--debug');
+  // An error thrown outside the command's promise chain (an 'error' event nobody listens to, a rejected promise
+  // nobody awaits) ends the command under the same contract, not with Node's own stack trace.
+  const escaped = (err: unknown) => {
+    process.exitCode = reportError(err, args[0], debug);
+    process.exit();
+  };
+  process.on('uncaughtException', escaped);
+  process.on('unhandledRejection', escaped);
   try {
     process.exitCode = await main(args);
   } catch (err) {

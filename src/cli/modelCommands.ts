@@ -1,13 +1,11 @@
 // `baffle inspect`, `baffle export` and `baffle eval`: the commands about model files.
-import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { overridesToLayer, resolveConfig, ConfigError } from '../core/config/index.ts';
-import { UserError } from '../core/errors.ts';
 import { describeModel, formatDescription } from '../core/model/onnx/inspect.ts';
 import { decodeModel } from '../core/model/onnx/read.ts';
-import { evaluateOnnx, exportRun } from '../app/modelFiles.ts';
 import { loadConfigFile } from '../node/config.ts';
+import { checkOutputFile, readUserFile } from '../node/files.ts';
 import { UsageError } from './usage.ts';
 import * as fmt from '../app/format.ts';
 
@@ -20,19 +18,12 @@ export const EXPORT_USAGE = `  baffle export DIR [--out FILE]
       stopped run) or of its weights.bin (a finished one) in the model's own graph, loadable by any runtime.
 `;
 export const EVAL_USAGE = `  baffle eval MODEL.onnx [--config FILE] [--set dataset=NAME] [--set dataDir=DIR] [--set inputMean=M]
-              [--set inputStd=S] [--set testSubset=N] [--json]
+              [--set inputStd=S] [--set testSubset=N] [--set classSubset=[...]] [--json]
       Test accuracy and loss of any ONNX classifier on a data set's test split (plain onnxruntime session).
 `;
 
 function readModelFile(path: string): Uint8Array {
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    throw new UserError(`model file '${path}' does not exist`);
-  }
-  if (st.isDirectory()) throw new UserError(`model file '${path}' is a directory, not a file`);
-  return readFileSync(path);
+  return readUserFile(path, 'model file');
 }
 
 export async function inspectCommand(args: string[], say: (line: string) => void): Promise<number> {
@@ -54,12 +45,14 @@ export async function exportCommand(args: string[], say: (line: string) => void)
   if (positionals.length !== 1) throw new UsageError('export: give exactly one run directory');
   const dir = resolve(positionals[0]!);
   const out = resolve(values.out ?? join(dir, 'model.onnx'));
+  checkOutputFile(out, `export: --out ${out}`);
+  const { exportRun } = await import('../app/modelFiles.ts');
   const { from } = await exportRun(dir, out);
   say(`wrote ${out} (weights from ${from})`);
   return 0;
 }
 
-const EVAL_KEYS = new Set(['dataset', 'dataDir', 'inputMean', 'inputStd', 'testSubset']);
+const EVAL_KEYS = new Set(['dataset', 'dataDir', 'inputMean', 'inputStd', 'testSubset', 'classSubset']);
 
 export async function evalCommand(args: string[], say: (line: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -75,6 +68,7 @@ export async function evalCommand(args: string[], say: (line: string) => void): 
   const c = resolveConfig(layers, [...(values.config ? [values.config] : []), '--set']);
   const file = positionals[0]!;
   readModelFile(file);
+  const { evaluateOnnx } = await import('../app/modelFiles.ts');
   const r = await evaluateOnnx(file, c);
   if (values.json) say(JSON.stringify({ model: file, dataset: c.dataset, ...r }));
   else say(`${file} on ${c.dataset} (${r.count} test examples, output '${r.output.name}' as ${r.output.kind}): accuracy ${fmt.percent(r.accuracy)}, loss ${r.loss.toFixed(4)}`);

@@ -1,14 +1,15 @@
 // `baffle report`: finished run directories in, a markdown report with tables and PNG plots out.
 // Every number in it is read from the run directories (see src/report/data.ts); nothing is typed by hand.
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadInputs, type ReportInputs } from '../report/data.ts';
-import { memorySection, suiteSection, memorySummaryTable, summaryTable, type MarkdownContext } from '../report/markdown.ts';
-import { memoryPlot, renderPng, suitePlots, type Plot } from '../report/plots.ts';
+import type { MarkdownContext } from '../report/markdown.ts';
+import type { Plot } from '../report/plots.ts';
 import type { SuiteRecord } from '../report/suite.ts';
-import { ConfigError } from '../core/config/index.ts';
-import { writeAtomic } from '../node/files.ts';
+import { UserError } from '../core/errors.ts';
+import { checkOutputDir, checkOutputFile, readUserFile, writeAtomic } from '../node/files.ts';
+import { UsageError } from './usage.ts';
 
 export { REPORT_USAGE } from '../report/usage.ts';
 
@@ -36,8 +37,13 @@ export async function writeReport(opts: ReportOptions): Promise<ReportResult> {
   const outDir = resolve(opts.outDir);
   const mdFile = resolve(opts.mdFile ?? join(outDir, 'report.md'));
   const inputs = loadInputs(opts.inputs);
+  // The plotting libraries load only once there is something to plot.
+  const { memorySection, suiteSection, memorySummaryTable, summaryTable } = await import('../report/markdown.ts');
+  const { memoryPlot, renderPng, suitePlots } = await import('../report/plots.ts');
   if (inputs.suites.length === 0 && inputs.memory.length === 0) {
-    throw new ConfigError(`baffle report: no run directories, suites or memory measurements found in ${opts.inputs.join(', ')}`);
+    throw new UserError(`report: no run directories, suites or memory measurements in ${opts.inputs.join(', ')}`, {
+      hint: 'give directories that `baffle run`, `baffle suite` or `baffle memory` wrote (their --out)',
+    });
   }
   const ctx: MarkdownContext = { mdDir: dirname(mdFile), outDir, command: opts.command };
   const pngs: string[] = [];
@@ -127,7 +133,17 @@ export async function reportCommand(argv: string[], say: (line: string) => void 
     strict: true,
     allowPositionals: true,
   });
-  if (positionals.length === 0) throw new ConfigError('baffle report: give at least one run, suite or memory directory');
+  if (positionals.length === 0) throw new UsageError('report: give at least one run, suite or memory directory');
+  // Everything the report reads and writes is checked before anything is read or rendered.
+  for (const p of positionals) {
+    if (!existsSync(p)) throw new UserError(`report: ${p}: no such directory`, { hint: 'give directories that `baffle run`, `baffle suite` or `baffle memory` wrote (their --out)' });
+    if (!statSync(p).isDirectory()) throw new UserError(`report: ${p}: is a file, not a directory`);
+  }
+  const intro = values.intro === undefined ? undefined : readUserFile(values.intro, 'report: --intro').toString('utf8');
+  const outDir = values.out ?? join(positionals[0]!, 'report');
+  checkOutputDir(outDir, `report: --out ${outDir}`);
+  if (values.md) checkOutputFile(values.md, `report: --md ${values.md}`);
+  if (values.archive) checkOutputDir(values.archive, `report: --archive ${values.archive}`);
   let inputs = positionals;
   const quote = (args: string[]) => args.map((a) => (/[\s"'$]/.test(a) ? JSON.stringify(a) : a)).join(' ');
   let regenerate: string | undefined;
@@ -141,14 +157,13 @@ export async function reportCommand(argv: string[], say: (line: string) => void 
     }
     regenerate = quote(['baffle', 'report', ...inputs.map((p) => relative(process.cwd(), p) || '.'), ...rest]);
   }
-  const outDir = values.out ?? join(positionals[0]!, 'report');
   const command = quote(['baffle', 'report', ...argv]);
   const result = await writeReport({
     inputs,
     outDir,
     mdFile: values.md,
     title: values.title,
-    intro: values.intro ? readFileSync(values.intro, 'utf8') : undefined,
+    intro,
     command,
     regenerate,
   });

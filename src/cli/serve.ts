@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isServerKey, overridesToLayer, resolveServeConfig } from '../core/config/index.ts';
 import { loadConfigFile, resolvePaths } from '../node/config.ts';
-import { readServerFile, type ServeOptions } from '../app/serve.ts';
-import { defaultRunDir, resumableRun } from '../app/runDir.ts';
+import type { ServeOptions } from '../app/serve.ts';
+import { defaultRunDir, readServerFile, resumableRun } from '../app/runDir.ts';
 import { UsageError } from './usage.ts';
 
 export const SERVE_USAGE = `  baffle serve --tokens FILE [--config FILE] [--set key=value]... [--out DIR] [--host H] [--port P]

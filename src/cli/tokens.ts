@@ -1,10 +1,9 @@
 // `baffle tokens`: make the per-client tokens file the server reads (and slices of it for join machines).
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { checkOutputFile, writeAtomic } from '../node/files.ts';
 import { formatTokens, makeTokens } from '../node/net/tokens.ts';
 import { UsageError } from './usage.ts';
-
 
 export const TOKENS_USAGE = `  baffle tokens --clients N --out FILE [--parts P] [--force]
       Make a tokens file: one secret token per client id 0..N-1 (the server reads the whole file; a join
@@ -22,10 +21,11 @@ function positiveInt(name: string, v: string | undefined, fallback?: number): nu
   return n;
 }
 
-function writeSecret(path: string, text: string, force: boolean): void {
-  if (existsSync(path) && !force) throw new UsageError(`tokens: ${path} exists (use --force to replace it)`);
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, text, { mode: 0o600 });
+/** Refuses, before anything is written, a path that holds something (unless `force`) or cannot be written. */
+function checkSecret(path: string, force: boolean): void {
+  if (existsSync(path) && statSync(path).isDirectory()) throw new UsageError(`tokens: --out ${path} is a directory, not a file`);
+  if (existsSync(path) && !force) throw new UsageError(`tokens: ${path} exists`, 'use --force to replace it, or choose another --out');
+  checkOutputFile(path, `tokens: --out ${path}`);
 }
 
 export function tokensCommand(args: string[], log: (line: string) => void): number {
@@ -44,15 +44,16 @@ export function tokensCommand(args: string[], log: (line: string) => void): numb
   const parts = values.parts === undefined ? 0 : positiveInt('parts', values.parts);
   if (!values.out) throw new UsageError('tokens: --out FILE is required');
   if (parts > clients) throw new UsageError(`tokens: --parts ${parts} is more than the ${clients} clients`);
-  const entries = makeTokens(clients);
-  writeSecret(values.out, formatTokens(entries), values.force ?? false);
-  log(`wrote ${clients} client tokens to ${values.out}`);
   const stem = values.out.replace(/\.json$/i, '');
-  for (let i = 0; i < parts; i++) {
+  const partPaths = Array.from({ length: parts }, (_, i) => `${stem}-part${i + 1}.json`);
+  for (const path of [values.out, ...partPaths]) checkSecret(path, values.force ?? false);
+  const entries = makeTokens(clients);
+  writeAtomic(values.out, formatTokens(entries), 0o600);
+  log(`wrote ${clients} client tokens to ${values.out}`);
+  for (const [i, path] of partPaths.entries()) {
     const slice = entries.slice(Math.floor((clients * i) / parts), Math.floor((clients * (i + 1)) / parts));
-    const path = `${stem}-part${i + 1}.json`;
-    writeSecret(path, formatTokens(slice), values.force ?? false);
-    log(`wrote clients ${slice[0].client}–${slice[slice.length - 1].client} to ${path}`);
+    writeAtomic(path, formatTokens(slice), 0o600);
+    log(`wrote clients ${slice[0]!.client}–${slice[slice.length - 1]!.client} to ${path}`);
   }
   return 0;
 }

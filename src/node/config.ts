@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { fsReason } from './files.ts';
 import { ConfigError, configFormat, isOnnxPath, overridesToLayer, parseConfigText, resolveConfig, type RunConfig } from '../core/config/index.ts';
 
 /**
@@ -14,9 +15,7 @@ export function loadConfigFile(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message);
-    throw new ConfigError(`config file '${path}': cannot read it (${why})`);
+    throw new ConfigError(`config file '${path}': cannot read it (${fsReason(e)})`);
   }
   return parseConfigText(path, text);
 }

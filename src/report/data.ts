@@ -1,9 +1,12 @@
 // Reading finished run directories back, and the numbers the report derives from them. Every number in a
 // report comes from here, i.e. from config.json / metrics.jsonl / summary.json / suite.json / memory.json.
+import { UserError } from '../core/errors.ts';
+import { readMetrics } from '../app/runDir.ts';
+import { isOnnxPath } from '../core/config/index.ts';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { RunConfig } from '../core/config/index.ts';
-import type { MemoryReport } from '../cli/memory.ts';
+import type { MemoryReport } from './memory.ts';
 import type { MetricsRecord } from '../core/fl/federation.ts';
 import { loadSuite, type RunStatus, type SuiteRecord } from './suite.ts';
 
@@ -44,16 +47,11 @@ export interface ReportInputs {
 }
 
 function readJson<T>(path: string): T {
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
-}
-
-function readMetrics(dir: string): MetricsRecord[] {
-  const file = join(dir, 'metrics.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as MetricsRecord);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (e) {
+    throw new UserError(`report: ${path} is not valid JSON (${(e as Error).message})`);
+  }
 }
 
 export function loadRun(dir: string, id = basename(dir), status?: RunStatus): RunData | null {
@@ -134,7 +132,7 @@ export function loadInputs(paths: readonly string[]): ReportInputs {
     }
   };
   for (const p of paths) {
-    if (!isDir(p)) throw new Error(`baffle report: '${p}' is not a directory`);
+    if (!isDir(p)) throw new UserError(`report: '${p}' is not a directory`);
     visit(resolve(p), 0);
   }
   // Two sections with one title (two outputs of one suite) are told apart by their directory names.
@@ -229,14 +227,15 @@ export interface BaselineMatch {
 /**
  * The backprop run to set beside a BAFFLE run: the one whose configuration is the same in everything but the
  * estimator's keys (K, σ, scheme, seed policy, clip); failing that, the one of the same dataset and model that
- * differs in the fewest keys (reported).
+ * differs in the fewest keys (reported). An imported ONNX model has no backprop run of its own (the baseline
+ * runs zoo models): it is set beside the closest zoo run, `model` among the keys reported as different.
  */
 export function matchBaseline(run: RunData, candidates: readonly RunData[]): BaselineMatch | null {
   const me = comparable(run.config);
   let best: BaselineMatch | null = null;
   for (const bp of candidates) {
     if (!isBp(bp) || bp.metrics.length === 0) continue;
-    if (bp.config.dataset !== run.config.dataset || bp.config.model !== run.config.model) continue;
+    if (bp.config.dataset !== run.config.dataset || (bp.config.model !== run.config.model && !isOnnxPath(run.config.model))) continue;
     const other = comparable(bp.config);
     const differs = Object.keys(me).filter((k) => JSON.stringify(me[k]) !== JSON.stringify(other[k]));
     if (!best || differs.length < best.differs.length) best = { run: bp, differs };

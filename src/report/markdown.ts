@@ -1,7 +1,7 @@
 // The report's text: tables and readings built from run data only (no number is typed by hand).
 import { basename, relative } from 'node:path';
 import type { RunConfig } from '../core/config/index.ts';
-import { fmtMiB, memoryMarkdown, sampleOf, stepGrowth } from '../cli/memory.ts';
+import { fmtMiB, memoryMarkdown, sampleOf, stepGrowth } from './memory.ts';
 import {
   accuracyAt,
   algorithmName,

@@ -11,13 +11,15 @@
 // then runs them one after the other into OUT/<run-id>/ (OUT defaults to runs/<name>). A run whose directory
 // already holds a finished run of the same configuration is skipped, so an interrupted suite resumes where it
 // stopped. OUT/suite.json records the suite, the exact command and each run's status.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
-import { ConfigError, overridesToLayer, resolveConfig, type RunConfig } from '../core/config/index.ts';
+import { ConfigError, isOnnxPath, overridesToLayer, resolveConfig, type RunConfig } from '../core/config/index.ts';
+import { UserError } from '../core/errors.ts';
 import { loadConfigFile, resolvePaths } from '../node/config.ts';
-import { writeJson } from '../node/files.ts';
+import { checkOutputDir, writeJson } from '../node/files.ts';
+import { checkRunData } from '../node/model/load.ts';
 
 export interface SuiteRunSpec {
   id: string;
@@ -64,6 +66,8 @@ export const SUITE_USAGE = `  baffle suite DIR [--out OUT] [--set key=value]... 
 const SUITE_KEYS = new Set(['title', 'description', 'base']);
 
 export function loadSuite(dir: string): Suite {
+  if (!existsSync(dir)) throw new ConfigError(`suite '${dir}': no such directory`);
+  if (!statSync(dir).isDirectory()) throw new ConfigError(`suite '${dir}': is a file, not a suite directory`);
   const suiteFile = join(dir, 'suite.toml');
   if (!existsSync(suiteFile)) throw new ConfigError(`suite '${dir}': no suite.toml (see experiments/suites/README.md)`);
   let meta: Record<string, unknown>;
@@ -215,6 +219,23 @@ export async function suiteCommand(argv: string[], say: (line: string) => void =
     for (const r of runs) say(`  ${r.id.padEnd(24)} ${varying.map((k) => `${k}=${JSON.stringify(r.config[k])}`).join(' ')}`);
     return 0;
   }
+  // Everything the runs read that exists before the suite starts is checked now (a run:ID path is made by
+  // an earlier run of the suite, so it is checked when that run has finished).
+  checkOutputDir(outDir, `suite: --out ${outDir}`);
+  const missing: string[] = [];
+  const made = (p: string) => resolve(p).startsWith(outDir + sep);
+  for (const r of runs) {
+    for (const [k, p] of [['model', isOnnxPath(r.config.model) ? r.config.model : null], ['init', r.config.init]] as const) {
+      if (p !== null && !made(p) && !existsSync(p)) missing.push(`run '${r.id}': ${k} '${p}' does not exist`);
+    }
+    try {
+      checkRunData(r.config);
+    } catch (e) {
+      if (e instanceof UserError) missing.push(`run '${r.id}': ${e.message}`);
+      else throw e;
+    }
+  }
+  if (missing.length > 0) throw new ConfigError(missing);
   // Refuse to clobber a finished run of another configuration before anything starts.
   for (const r of runs) {
     const cfgFile = join(outDir, r.id, 'config.json');
@@ -252,6 +273,7 @@ export async function suiteCommand(argv: string[], say: (line: string) => void =
   writeJson(recordFile, record);
   const { runSimulation } = await import('../app/run.ts');
   let failed = 0;
+  let internal: unknown = null;
   for (const [i, r] of runs.entries()) {
     const entry = record.runs.find((x) => x.id === r.id)!;
     const dir = join(outDir, r.id);
@@ -279,6 +301,7 @@ export async function suiteCommand(argv: string[], say: (line: string) => void =
       say(`[${i + 1}/${runs.length}] ${r.id}: test accuracy ${(100 * s.testAccuracy).toFixed(2)}% after ${s.step} steps (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     } catch (e) {
       failed++;
+      if (!(e instanceof UserError)) internal ??= e;
       entry.status = 'failed';
       entry.error = e instanceof Error ? e.message : String(e);
       say(`[${i + 1}/${runs.length}] ${r.id}: FAILED: ${entry.error}`);
@@ -286,5 +309,9 @@ export async function suiteCommand(argv: string[], say: (line: string) => void =
     writeJson(recordFile, record);
   }
   say(`suite ${suite.name}: ${runs.length - failed} of ${runs.length} runs finished; results in ${outDir} (baffle report ${relative(process.cwd(), outDir) || '.'})`);
-  return failed > 0 ? 1 : 0;
+  if (failed === 0) return 0;
+  const first = record.runs.find((x) => x.status === 'failed')!;
+  const message = `suite ${suite.name}: ${failed} of ${runs.length} runs failed (first: ${first.id}: ${first.error})`;
+  if (internal) throw new Error(message, { cause: internal });
+  throw new UserError(message, { hint: 'fix it and run the same command again: finished runs are skipped' });
 }

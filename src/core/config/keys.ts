@@ -39,7 +39,8 @@ const modelRule: Rule<ZooModelName | OnnxModelPath> = {
 const SELECTOR = /^!?(all|none|(last|first):[1-9]\d*|(name|op|node):.+)$/;
 const selectorRule: Rule<string> = {
   allowed: 'a selector',
-  parse: (v) => (typeof v === 'string' && SELECTOR.test(v.trim()) ? v.trim() : INVALID),
+  // One selector, or several separated by commas (as the importer's grammar allows).
+  parse: (v) => (typeof v === 'string' && v.split(',').every((part) => SELECTOR.test(part.trim())) ? v.trim() : INVALID),
 };
 
 const channelValues = (what: string, positive: boolean): Rule<number[]> =>
@@ -74,6 +75,11 @@ export const RUN_KEYS = {
     or(nonEmptyString('a path (string)'), null, "null (= the model's own initialisation)"),
     null,
     "initial weights: a run directory (its weights.bin/weights.json) or an ONNX file, matched by parameter name; null = seed-initialised zoo model, or the ONNX model's own weights",
+  ),
+  classSubset: key(
+    or(arrayOf(int(0, 255), 'an array of class labels, e.g. [0, 1, 2, 3, 4]', 1), null, 'null (= every class)'),
+    null,
+    'train and evaluate on these classes only (labels keep their values, the model keeps its outputs), e.g. [0, 1, 2, 3, 4]; null = every class',
   ),
   inputMean: key(channelValues('a number', false), [0], 'per-channel mean subtracted from the [0, 1] pixels before the model (as torchvision Normalize); one value for all channels or one per channel'),
   inputStd: key(channelValues('a number > 0', true), [1], 'per-channel standard deviation the pixels are divided by after inputMean'),

@@ -31,3 +31,19 @@ export function normalizeSplit(split: Split, p: Preprocess): void {
     }
   }
 }
+
+/** The examples of `split` whose label is one of `classes`, in their order (labels unchanged). */
+export function keepClasses(split: Split, classes: readonly number[]): Split {
+  const keep = new Set(classes);
+  const size = split.count === 0 ? 0 : split.x.length / split.count;
+  let count = 0;
+  for (let i = 0; i < split.count; i++) if (keep.has(split.y[i]!)) count++;
+  const x = new Float32Array(count * size);
+  const y = new Uint8Array(count);
+  for (let i = 0, j = 0; i < split.count; i++) {
+    if (!keep.has(split.y[i]!)) continue;
+    x.set(split.x.subarray(i * size, (i + 1) * size), j * size);
+    y[j++] = split.y[i]!;
+  }
+  return { x, y, count };
+}

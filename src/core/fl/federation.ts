@@ -1,7 +1,7 @@
 // The server's training loop, the same for the simulation and the networked server: sample participants,
 // run one strategy round through the transport, update the EMA, evaluate, report metrics.
 import type { RunConfig } from '../config/index.ts';
-import type { EvaluateResult } from '../../node/sim/simTasks.ts';
+import type { Evaluation } from '../engine/types.ts';
 import { UniformRng as Rng } from '../rng/uniform.ts';
 import { mixSeed } from '../rng/directions.ts';
 import { sampleClients } from './clientData.ts';
@@ -104,7 +104,7 @@ export interface FederationParts {
   weights: Float32Array;
   ema: Ema | null;
   /** Evaluates the given weights on the test split. */
-  evaluate(weights: Float32Array): Promise<EvaluateResult>;
+  evaluate(weights: Float32Array): Promise<Evaluation>;
   /** Called after every completed step, before the next starts (checkpoints go here). */
   afterStep?(progress: FederationProgress): void | Promise<void>;
 }

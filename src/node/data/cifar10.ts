@@ -75,12 +75,21 @@ function loadSplit(dir: string, files: string[]): Split {
   return { x, y, count };
 }
 
-/** Loads CIFAR-10 from the binary batches in `dir` (or `dir/cifar-10-batches-bin`). */
-export function loadCifar10(dir: string): Dataset {
+/** Finds the CIFAR-10 batches in `dir` (or `dir/cifar-10-batches-bin`) without reading them; returns their directory. */
+export function locateCifar10(dir: string): string {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new DataError(`cifar10: data directory ${dir} does not exist (${EXPECTED})`, dir);
+    throw new DataError(`cifar10: data directory ${dir} ${fs.existsSync(dir) ? 'is a file, not a directory' : 'does not exist'} (${EXPECTED})`, dir);
   }
   const d = resolveCifar10Dir(dir);
+  for (const f of [...CIFAR10_TRAIN_FILES, ...CIFAR10_TEST_FILES]) {
+    if (!fs.existsSync(path.join(d, f))) throw new DataError(`cifar10: missing ${path.join(d, f)} (${EXPECTED})`, path.join(d, f));
+  }
+  return d;
+}
+
+/** Loads CIFAR-10 from the binary batches in `dir` (or `dir/cifar-10-batches-bin`). */
+export function loadCifar10(dir: string): Dataset {
+  const d = locateCifar10(dir);
   return {
     name: 'cifar10',
     inputShape: [3, 32, 32],

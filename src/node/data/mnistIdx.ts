@@ -49,15 +49,25 @@ function loadSplit(dir: string, prefix: 'train' | 't10k', name: string, side: nu
   return { x, y: labels, count: images.count };
 }
 
-/** Loads an MNIST-like IDX dataset from `dir` as [1,side,side] float32 in [0,1] (side 32 by default), 10 classes. */
-export function loadMnistLike(dir: string, name: string, side = DST): Dataset {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+/** Finds the four IDX files of an MNIST-like dataset in `dir` without reading them (a DataError naming what is missing). */
+export function locateMnistLike(dir: string, name: string): void {
+  const isFile = fs.existsSync(dir) && !fs.statSync(dir).isDirectory();
+  if (!fs.existsSync(dir) || isFile) {
     throw new DataError(
-      `${name}: data directory ${dir} does not exist (expected a directory holding train-images-idx3-ubyte(.gz), ` +
-        `train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz))`,
+      `${name}: data directory ${dir} ${isFile ? 'is a file, not a directory' : 'does not exist'} (expected a directory holding ` +
+        'train-images-idx3-ubyte(.gz), train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz))',
       dir,
     );
   }
+  for (const prefix of ['train', 't10k']) {
+    findIdxFile(dir, `${prefix}-images`, 'idx3-ubyte', name);
+    findIdxFile(dir, `${prefix}-labels`, 'idx1-ubyte', name);
+  }
+}
+
+/** Loads an MNIST-like IDX dataset from `dir` as [1,side,side] float32 in [0,1] (side 32 by default), 10 classes. */
+export function loadMnistLike(dir: string, name: string, side = DST): Dataset {
+  locateMnistLike(dir, name);
   const train = loadSplit(dir, 'train', name, side);
   const test = loadSplit(dir, 't10k', name, side);
   return { name, inputShape: [1, side, side], classes: CLASSES, train, test };

@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import type { RunConfig } from '../../core/config/index.ts';
 import { isOnnxPath } from '../../core/config/index.ts';
 import { DATASET_IMAGES } from '../../core/data/names.ts';
-import { normalizeSplit } from '../../core/data/preprocess.ts';
+import { keepClasses, normalizeSplit } from '../../core/data/preprocess.ts';
 import type { Dataset } from '../../core/data/types.ts';
 import { ModelError, UserError } from '../../core/errors.ts';
 import type { ModelArtifact } from '../../core/model/artifact.ts';
@@ -15,7 +15,8 @@ import { decodeModel } from '../../core/model/onnx/read.ts';
 import { elementCount, float32Tensor, readFloat32, tensorDims, onnx } from '../../core/model/onnx/proto.ts';
 import type { BuiltModel, ModelConfig } from '../../core/model/types.ts';
 import { zooArtifact } from '../../core/model/zooArtifact.ts';
-import { loadDataset } from '../data/index.ts';
+import { checkDataset, loadDataset } from '../data/index.ts';
+import { readUserFile } from '../files.ts';
 import { importOnnx } from './importOnnx.ts';
 
 export interface RunModel {
@@ -46,18 +47,7 @@ export function zooConfigOf(config: RunConfig): ModelConfig {
 type Tensors = Map<string, { dims: number[]; values: Float32Array }>;
 
 function readFileOrRefuse(path: string, what: string): Uint8Array {
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    throw new UserError(`${what} '${path}' does not exist`);
-  }
-  if (st.isDirectory()) throw new UserError(`${what} '${path}' is a directory, not a file`);
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new UserError(`${what} '${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  return readUserFile(path, what);
 }
 
 function onnxTensors(path: string): Tensors {
@@ -201,10 +191,22 @@ export async function loadRunModel(config: RunConfig): Promise<RunModel> {
   return result;
 }
 
+/** Checks that the run's data set is where loadRunData will read it (before any work; a DataError otherwise). */
+export function checkRunData(config: Pick<RunConfig, 'dataset' | 'dataDir'>): void {
+  checkDataset(config.dataset, config.dataDir === null ? {} : { dataDir: config.dataDir });
+}
+
 /** The run's data set as the model takes it: resized to its input, normalised as configured. */
-export function loadRunData(config: Pick<RunConfig, 'dataset' | 'dataDir'>, artifact: Pick<ModelArtifact, 'preprocess'>): Dataset {
+export function loadRunData(config: Pick<RunConfig, 'dataset' | 'dataDir' | 'classSubset'>, artifact: Pick<ModelArtifact, 'preprocess'>): Dataset {
   const side = artifact.preprocess.image[1];
   const dataset = loadDataset(config.dataset, config.dataDir === null ? { side } : { dataDir: config.dataDir, side });
+  if (config.classSubset) {
+    const subset = config.classSubset;
+    const beyond = subset.filter((c) => c >= dataset.classes);
+    if (beyond.length > 0) throw new UserError(`classSubset: ${config.dataset} has classes 0..${dataset.classes - 1}, not ${beyond.join(', ')}`);
+    dataset.train = keepClasses(dataset.train, subset);
+    dataset.test = keepClasses(dataset.test, subset);
+  }
   normalizeSplit(dataset.train, artifact.preprocess);
   normalizeSplit(dataset.test, artifact.preprocess);
   return dataset;

@@ -46,6 +46,8 @@ export type ClientOutcome = 'done' | 'refused' | 'gave-up' | 'stopped';
 
 export interface JoinResult {
   outcomes: Map<number, ClientOutcome>;
+  /** Why a client was refused or gave up (the server's reason, or the last connection error). */
+  reasons: Map<number, string>;
   tasks: number;
 }
 
@@ -99,7 +101,7 @@ class Engine {
       shardOf = () => all;
     } else {
       checkDataFits(model, config);
-      const dataset = loadRunData({ dataset: config.dataset, dataDir: data.dataDir ?? config.dataDir }, model);
+      const dataset = loadRunData({ ...config, dataDir: data.dataDir ?? config.dataDir }, model);
       x = dataset.train.x;
       y = dataset.train.y;
       // Every client's shard is a pure function of (labels, config): the same split the server's run uses.
@@ -173,6 +175,8 @@ class VirtualClient {
   private model: { runId: string; version: number; weights: Float32Array } | null = null;
   private stopped = false;
   private current: WebSocket | null = null;
+  /** Why run() returned 'refused' or 'gave-up'. */
+  why: string | null = null;
 
   constructor(
     private readonly id: number,
@@ -198,6 +202,7 @@ class VirtualClient {
       if (this.stopped) return 'stopped';
       if (s.fatal) {
         this.opts.log(`client ${this.id}: ${s.fatal}; not reconnecting`);
+        this.why = s.fatal;
         return 'refused';
       }
       if (s.authenticated) {
@@ -206,6 +211,7 @@ class VirtualClient {
       }
       if (giveUpMs > 0 && Date.now() - lastGood > giveUpMs) {
         this.opts.log(`client ${this.id}: no connection for ${Math.round(giveUpMs / 1000)}s, giving up`);
+        this.why = s.reason;
         return 'gave-up';
       }
       const wait = Math.round(delay * (0.5 + Math.random()));
@@ -360,7 +366,9 @@ export async function join(opts: JoinOptions): Promise<JoinResult> {
   process.once('SIGINT', stop);
   try {
     const outcomes = await Promise.all(clients.map((c) => c.run()));
-    return { outcomes: new Map(opts.clients.map((c, i) => [c.id, outcomes[i]])), tasks: engine.tasks };
+    const reasons = new Map<number, string>();
+    clients.forEach((c, i) => c.why !== null && reasons.set(opts.clients[i]!.id, c.why));
+    return { outcomes: new Map(opts.clients.map((c, i) => [c.id, outcomes[i]])), reasons, tasks: engine.tasks };
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);

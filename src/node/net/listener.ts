@@ -21,14 +21,17 @@ export class Listener {
   ) {}
 
   /** Binds host:port (0 = any free port); a port in use or not permitted is a UserError naming it. */
-  static async open(host: string, port: number, tls: { cert: Buffer; key: Buffer } | null): Promise<Listener> {
+  static async open(host: string, port: number, tls: { cert: Buffer; key: Buffer; files?: { cert: string; key: string } } | null): Promise<Listener> {
     let self: Listener | null = null;
     const handler: HttpHandler = (req, res) => self?.handler(req, res);
     let http: Server;
     try {
       http = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createHttpServer(handler);
     } catch (e) {
-      throw new UserError(`--tls-cert/--tls-key: not a usable certificate and key (${(e as Error).message.split('\n')[0]})`);
+      const files = tls?.files ? `--tls-cert ${tls.files.cert} / --tls-key ${tls.files.key}` : '--tls-cert/--tls-key';
+      throw new UserError(`${files}: not a usable PEM certificate and private key (${(e as Error).message.split('\n')[0]})`, {
+        hint: 'give the certificate and its private key as PEM files (-----BEGIN CERTIFICATE----- / -----BEGIN PRIVATE KEY-----)',
+      });
     }
     // Upgrades before the federation attaches its WebSocket server are refused (the client retries).
     http.on('upgrade', (_req, socket) => {

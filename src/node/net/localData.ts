@@ -18,6 +18,14 @@ function find(dir: string, stem: string): string {
   throw new DataError(`${dir}: no ${stem}(.gz) (a client data directory holds train-images-idx3-ubyte and train-labels-idx1-ubyte)`, join(dir, stem));
 }
 
+/** Checks that `dir` is a client data directory (both IDX files there) without reading them: before any work. */
+export function checkLocalIdx(dir: string): void {
+  if (!existsSync(dir)) throw new DataError(`--data ${dir}: no such directory (a client data directory holds train-images-idx3-ubyte and train-labels-idx1-ubyte)`, dir);
+  if (!statSync(dir).isDirectory()) throw new DataError(`--data ${dir}: is a file, not a directory (a client data directory holds train-images-idx3-ubyte and train-labels-idx1-ubyte)`, dir);
+  find(dir, 'train-images-idx3-ubyte');
+  find(dir, 'train-labels-idx1-ubyte');
+}
+
 /** The client's examples in `dir`, as the model described by `preprocess` takes them (grayscale models only). */
 export function loadLocalIdx(dir: string, preprocess: Preprocess, classes: number): Split {
   const [channels, h, w] = preprocess.image;

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../../core/errors.ts';
+import { fsReason } from '../files.ts';
 
 export const TOKENS_FORMAT = 'baffle-tokens/1';
 
@@ -16,8 +17,8 @@ export interface TokenEntry {
 }
 
 export class TokensError extends UserError {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, hint?: string) {
+    super(message, { hint });
     this.name = 'TokensError';
   }
 }
@@ -38,13 +39,17 @@ export function formatTokens(entries: readonly TokenEntry[]): string {
 
 /** Reads and checks a tokens file: client id → token. */
 export function readTokens(path: string): Map<number, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new TokensError(`tokens file '${path}': ${fsReason(e)}`, 'make one with `baffle tokens --clients N --out FILE`');
+  }
   let data: unknown;
   try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
+    data = JSON.parse(text);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : code ? code : `not JSON (${(e as Error).message})`;
-    throw new TokensError(`tokens file '${path}': ${why}`);
+    throw new TokensError(`tokens file '${path}': not JSON (${(e as Error).message})`, 'make one with `baffle tokens --clients N --out FILE`');
   }
   const d = data as { format?: unknown; tokens?: unknown };
   if (d === null || typeof d !== 'object' || d.format !== TOKENS_FORMAT || !Array.isArray(d.tokens)) {

@@ -43,11 +43,7 @@ export interface EvaluateTask {
   end: number;
 }
 
-export interface EvaluateResult {
-  lossSum: number;
-  correct: number;
-  count: number;
-}
+export type { Evaluation as EvaluateResult } from '../../core/engine/types.ts';
 
 /** One FedAvg client: local ZO steps from the current weights, returns its model delta. */
 export interface LocalTrainTask extends LocalTrainPlan {
