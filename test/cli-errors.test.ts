@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { CloseCode } from '../src/core/protocol/protocol.ts';
 import { formatTokens, makeTokens } from '../src/node/net/tokens.ts';
-import { Graph, torchCnn, torchMlp } from './onnxFixtures.ts';
+import { Graph, noWeights, torchCnn, torchMlp } from './onnxFixtures.ts';
 
 const BIN = new URL('../bin/baffle.js', import.meta.url).pathname;
 const ROOT = process.getuid?.() === 0;
@@ -55,6 +55,8 @@ const FX = mkdtempSync(join(tmpdir(), 'baffle-errors-fx-'));
   const h = g.node('Gemm', '/fc/Gemm', [flat, g.weight('fc.weight', [10, 784]), g.weight('fc.bias', [10])], { transB: 1 });
   g.node('FancyOp', '/fancy/FancyOp', [h], {}, ['output']);
   g.output('output', ['batch', 10]);
+  writeFileSync(join(FX, 'no-weights.onnx'), noWeights());
+  writeFileSync(join(FX, 'pairs.onnx'), torchMlp({ pairs: true })); // output [batch, 5, 2]
   writeFileSync(join(FX, 'unsupported.onnx'), g.model({ opset: 17, irVersion: 8, producer: ['pytorch', '2.5.1'] }));
   writeFileSync(join(FX, 'tokens.json'), formatTokens(makeTokens(3)), { mode: 0o600 });
   writeFileSync(join(FX, 'not-json.json'), 'client0=secret\n');
@@ -156,6 +158,8 @@ const ROWS: Row[] = [
   { name: 'run: model is random bytes', args: ['run', '--set', 'model={fx}/random.onnx', '--out', OUT], code: 2, stderr: /random\.onnx is not an ONNX model/, noFile: [OUT] },
   { name: 'run: truncated model', args: ['run', '--set', 'model={fx}/truncated.onnx', '--out', OUT], code: 2, stderr: /truncated\.onnx is truncated/, hint: /copy the file again/, noFile: [OUT] },
   { name: 'run: a PNG renamed .onnx', args: ['run', '--set', 'model={fx}/image.onnx', '--out', OUT], code: 2, stderr: /image\.onnx is not an ONNX model/, hint: /PNG image/, noFile: [OUT] },
+  { name: 'run: model without float initializers', args: ['run', '--set', 'model={fx}/no-weights.onnx', '--out', OUT], code: 2, stderr: /no-weights\.onnx.*(no float|float32 initializer)/i, noFile: [OUT] },
+  { name: 'run: model whose output is not [batch, classes]', args: ['run', '--set', 'model={fx}/pairs.onnx', '--out', OUT], code: 2, stderr: /pairs\.onnx: the output 'output' is \[.*\], an output that is not \[batch, classes\]/, noFile: [OUT] },
   { name: 'run: model with an unsupported op', args: ['run', '--set', 'model={fx}/unsupported.onnx', '--out', OUT], code: 2, stderr: /unsupported\.onnx: unsupported op FancyOp/, hint: /Supported ops/, noFile: [OUT] },
   { name: 'run: trainable selector matching nothing', args: ['run', '--set', 'model={fx}/mlp.onnx', '--set', 'trainable=name:nope*', '--out', OUT], code: 2, stderr: /mlp\.onnx: the selector 'name:nope\*' matches no trainable candidate/, hint: /fc1\.weight/, noFile: [OUT] },
   { name: 'run: 3-channel model on mnist-10k', args: ['run', '--set', 'model={fx}/rgb.onnx', '--out', OUT], code: 2, stderr: /rgb\.onnx takes input \[3,12,12\]: 3 channels, but mnist-10k images have 1/, noFile: [OUT] },

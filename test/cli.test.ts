@@ -100,4 +100,18 @@ test('a run killed with SIGKILL resumes from its last completed step to the same
   const refused = baffle(['run', '--resume', killed, '--set', 'K=5']);
   assert.equal(refused.status, 2);
   assert.match(refused.stderr, /only workers may be changed, not K/);
+
+  // A finished run resumed says so and trains nothing; a fresh run into it is refused; --force replaces it.
+  const weights = readFileSync(join(straight, 'weights.bin'));
+  const again = baffle(['run', '--resume', straight]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /is finished \(step 30 of 30, .*\): not training again/);
+  assert.deepEqual(readFileSync(join(straight, 'weights.bin')), weights);
+  const over = baffle(['run', '--config', cfg, '--set', 'maxSteps=5', '--out', straight, '--quiet']);
+  assert.equal(over.status, 2);
+  assert.match(over.stderr, /already holds a run/);
+  assert.equal(JSON.parse(readFileSync(join(straight, 'summary.json'), 'utf8')).step, 30, 'the finished run is untouched');
+  const forced = baffle(['run', '--config', cfg, '--set', 'maxSteps=5', '--out', straight, '--quiet', '--force']);
+  assert.equal(forced.status, 0, forced.stderr);
+  assert.equal(JSON.parse(readFileSync(join(straight, 'summary.json'), 'utf8')).step, 5);
 });

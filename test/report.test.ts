@@ -157,6 +157,8 @@ test('suite reading of an ablation: each variant against the base run, BAFFLE an
     ],
     finished: true,
     status: 'done',
+    params: null,
+    frozenParams: null,
   });
   const suite: SuiteData = {
     name: 'ablation', dir: '/runs', title: 'Ablation', description: '', command: null, commands: [], source: null, overrides: {}, notes: null,
@@ -172,4 +174,36 @@ test('suite reading of an ablation: each variant against the base run, BAFFLE an
   assert.match(text, /Against the base run \(40\.00%; backprop 80\.00%\)/);
   assert.match(text, /relu −5\.00 \(its backprop baseline \+2\.00\)/);
   assert.match(text, /central −2\.00 \(same backprop baseline\)/);
+});
+
+test('fine-tuning table: each fine-tuning run beside its backprop counterpart and the from-scratch run', async () => {
+  const { DEFAULT_CONFIG } = await import('../src/core/config/index.ts');
+  const { fineTuneTable } = await import('../src/report/markdown.ts');
+  const run = (id: string, over: Partial<RunConfig>, accuracy: number, params: number, frozen: number): RunData => ({
+    id,
+    dir: `/runs/${id}`,
+    config: { ...DEFAULT_CONFIG, hidden: [128], ...over },
+    metrics: [
+      { epoch: 1, step: 10, testAccuracy: accuracy, testLoss: 1, trainLoss: 1, forwardPasses: 1, uplinkBytes: 1, downlinkBytes: 1, directions: 0, lr: 0.01, wallMs: 1000 },
+    ],
+    finished: true,
+    status: 'done',
+    params,
+    frozenParams: frozen,
+  });
+  const init = '/runs/pretrain';
+  const runs = [
+    run('scratch', {}, 0.8, 132_490, 0),
+    run('scratch-bp', { algorithm: 'bp' }, 0.95, 132_490, 0),
+    run('head', { init, trainable: ['last:1'] }, 0.85, 1290, 131_200),
+    run('head-bp', { init, trainable: ['last:1'], algorithm: 'bp' }, 0.875, 1290, 131_200),
+  ];
+  const suite = { name: 'ft', dir: '/runs', title: 't', description: '', command: null, commands: [], source: null, overrides: {}, notes: null, runs };
+  const table = fineTuneTable(suite, { mdDir: '/runs', outDir: '/runs/report', command: 'baffle report' });
+  assert.ok(table);
+  const rows = table.split('\n').slice(2);
+  assert.equal(rows.length, 1, 'only the run that starts from a pretrained model');
+  assert.match(rows[0]!, /\[head\]/);
+  assert.match(rows[0]!, /init pretrain, trainable \["last:1"\], K = 100 \| 1,290 of 132,490 \| 10 \| 85\.00% \| 87\.50% \(head-bp\) \| 2\.50 \| 80\.00% \(scratch\) \| \+5\.00 \|/);
+  assert.equal(fineTuneTable({ ...suite, runs: runs.slice(0, 2) }, { mdDir: '/runs', outDir: '/runs/report', command: 'x' }), null);
 });

@@ -38,3 +38,16 @@ export function evaluationLine(m: MetricsRecord): string {
     `up ${bytes(m.uplinkBytes)}  down ${bytes(m.downlinkBytes)}  ${seconds(m.wallMs)}`
   );
 }
+
+/** What a run that ended says. */
+export function doneLine(s: { testAccuracy: number; bestTestAccuracy: number; step: number; wallMs: number }, dir: string): string {
+  return (
+    `done: test accuracy ${percent(s.testAccuracy)} (best ${percent(s.bestTestAccuracy)}) after ${s.step} steps in ` +
+    `${seconds(s.wallMs)}; results in ${dir} (model.onnx, metrics.jsonl, summary.json)`
+  );
+}
+
+/** What `--resume` of a finished run says (it exits 0 without training again). */
+export function finishedLine(s: { testAccuracy: number; step: number; totalSteps: number }, dir: string): string {
+  return `the run in ${dir} is finished (step ${s.step} of ${s.totalSteps}, test accuracy ${percent(s.testAccuracy)}): not training again`;
+}

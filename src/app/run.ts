@@ -9,14 +9,12 @@ import { checkRunData, loadRunData, loadRunModel, modelLine } from '../node/mode
 import {
   checkFreshRun,
   configRecord,
+  finishRun,
   finishedRun,
   prepareFreshRun,
   readMetrics,
-  summarize,
   writeConfig,
   writeMetrics,
-  writeModel,
-  writeSummary,
   type RunSummary,
 } from './runDir.ts';
 import * as fmt from './format.ts';
@@ -46,7 +44,7 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
   if (opts.resume) {
     const done = finishedRun(outDir);
     if (done) {
-      say(`the run in ${outDir} is finished (step ${done.step} of ${done.totalSteps}, test accuracy ${fmt.percent(done.testAccuracy)}): nothing to do`);
+      say(fmt.finishedLine(done, outDir));
       return done;
     }
   } else checkFreshRun(outDir, opts.force ?? false, 'run');
@@ -99,13 +97,8 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
   );
   progress?.stop();
 
-  const summary = summarize(result.metrics, artifact, result.totalSteps, workers);
-  writeModel(outDir, artifact, result.evalWeights, config.ema ? 'ema' : 'raw');
-  writeSummary(outDir, summary);
-  say(
-    `done: test accuracy ${fmt.percent(summary.testAccuracy)} (best ${fmt.percent(summary.bestTestAccuracy)}) after ` +
-      `${summary.step} steps in ${fmt.seconds(summary.wallMs)}; results in ${outDir} (model.onnx, metrics.jsonl, summary.json)`,
-  );
+  const summary = finishRun(outDir, artifact, result, config, workers);
+  say(fmt.doneLine(summary, outDir));
   return summary;
 }
 

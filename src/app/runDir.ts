@@ -189,6 +189,20 @@ export function writeSummary(dir: string, summary: RunSummary): void {
   writeJson(join(dir, 'summary.json'), summary);
 }
 
+/** The end of a run: model.onnx and the weights, then summary.json (its presence means the run finished). */
+export function finishRun(
+  dir: string,
+  artifact: ModelArtifact,
+  result: { metrics: readonly MetricsRecord[]; evalWeights: Float32Array; totalSteps: number },
+  config: Pick<RunConfig, 'ema'>,
+  workers: number,
+): RunSummary {
+  writeModel(dir, artifact, result.evalWeights, config.ema ? 'ema' : 'raw');
+  const summary = summarize(result.metrics, artifact, result.totalSteps, workers);
+  writeSummary(dir, summary);
+  return summary;
+}
+
 /** The configuration as written to config.json (workers resolved). */
 export function configRecord(config: RunConfig, workers: number): RunConfig & { workers: number } {
   return { ...config, workers };

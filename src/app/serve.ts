@@ -21,13 +21,11 @@ import {
   readServerFile,
   type ServerFile,
   configRecord,
+  finishRun,
   finishedRun,
   prepareFreshRun,
-  summarize,
   writeConfig,
   writeMetrics,
-  writeModel,
-  writeSummary,
   type RunSummary,
 } from './runDir.ts';
 import { Session } from './session.ts';
@@ -68,7 +66,7 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
   if (opts.resume) {
     const done = finishedRun(outDir);
     if (done) {
-      say(`the run in ${outDir} is finished (step ${done.step} of ${done.totalSteps}, test accuracy ${fmt.percent(done.testAccuracy)}): not training again`);
+      say(fmt.finishedLine(done, outDir));
       return done;
     }
   } else checkFreshRun(outDir, opts.force ?? false, 'serve');
@@ -179,14 +177,9 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
     );
     writeMetrics(outDir, result.metrics);
     writeJsonLines(join(outDir, 'rounds.jsonl'), live.rounds);
-    writeModel(outDir, artifact, result.evalWeights, config.ema ? 'ema' : 'raw');
-    const summary = summarize(result.metrics, artifact, plan.totalSteps, workers);
-    writeSummary(outDir, summary);
+    const summary = finishRun(outDir, artifact, result, config, workers);
     live.finish(plan.totalSteps);
-    say(
-      `done: test accuracy ${fmt.percent(summary.testAccuracy)} (best ${fmt.percent(summary.bestTestAccuracy)}) after ` +
-        `${summary.step} steps in ${fmt.seconds(summary.wallMs)}; results in ${outDir}`,
-    );
+    say(fmt.doneLine(summary, outDir));
     // Let the 'done' frames go out before the sockets close.
     await new Promise((r) => setTimeout(r, 200));
     return summary;

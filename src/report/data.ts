@@ -2,7 +2,7 @@
 // report comes from here, i.e. from config.json / metrics.jsonl / summary.json / suite.json / memory.json.
 import { UserError } from '../core/errors.ts';
 import { readMetrics } from '../app/runDir.ts';
-import { isOnnxPath } from '../core/config/index.ts';
+import { DEFAULT_CONFIG, isOnnxPath } from '../core/config/index.ts';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { RunConfig } from '../core/config/index.ts';
@@ -17,6 +17,9 @@ export interface RunData {
   metrics: MetricsRecord[];
   /** summary.json present: the run finished. */
   finished: boolean;
+  /** Trained and frozen parameter counts (summary.json; null before it, frozen null for runs made before the artifact). */
+  params: number | null;
+  frozenParams: number | null;
   status: RunStatus | 'finished' | 'unfinished';
 }
 
@@ -56,11 +59,21 @@ function readJson<T>(path: string): T {
 
 export function loadRun(dir: string, id = basename(dir), status?: RunStatus): RunData | null {
   if (!existsSync(join(dir, 'config.json'))) return null;
-  const config = readJson<RunConfig>(join(dir, 'config.json'));
-  // Runs recorded before the backprop baseline existed are BAFFLE runs.
-  if (config.algorithm === undefined) (config as { algorithm: string }).algorithm = 'baffle';
+  // Keys added after a run was recorded take their defaults: what that run did (e.g. every parameter trained,
+  // the backprop baseline did not exist, so a run without `algorithm` is a BAFFLE run).
+  const config = { ...structuredClone(DEFAULT_CONFIG), ...readJson<Partial<RunConfig>>(join(dir, 'config.json')) } as RunConfig;
   const finished = existsSync(join(dir, 'summary.json'));
-  return { id, dir, config, metrics: readMetrics(dir), finished, status: status ?? (finished ? 'finished' : 'unfinished') };
+  const summary = finished ? readJson<{ params?: number; frozenParams?: number }>(join(dir, 'summary.json')) : null;
+  return {
+    id,
+    dir,
+    config,
+    metrics: readMetrics(dir),
+    finished,
+    status: status ?? (finished ? 'finished' : 'unfinished'),
+    params: summary?.params ?? null,
+    frozenParams: summary?.frozenParams ?? null,
+  };
 }
 
 const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
@@ -320,4 +333,33 @@ export function showValue(v: unknown): string {
   if (typeof v === 'string') return v;
   if (v === null) return 'null';
   return JSON.stringify(v);
+}
+
+/** A fine-tuning run of a suite (it starts from an earlier model) with the from-scratch BAFFLE run beside it. */
+export interface FineTunePair {
+  pair: BaselinePair;
+  scratch: RunData | null;
+  /** The scratch run's accuracy at the fine-tuning run's last step. */
+  scratchAccuracy: number | null;
+}
+
+const startsFromModel = (c: RunConfig) => c.init !== null || isOnnxPath(c.model);
+
+/**
+ * Every BAFFLE run that starts from a pretrained model (init, or an imported ONNX file), with its backprop
+ * baseline and the suite's from-scratch BAFFLE run of the same data (the same K when there is one).
+ */
+export function fineTunePairs(runs: readonly RunData[]): FineTunePair[] {
+  const scratchRuns = runs.filter(
+    (r) => !isBp(r) && !startsFromModel(r.config) && r.config.trainable.join() === 'all' && r.metrics.length > 0,
+  );
+  return baselinePairs(runs)
+    .filter((p) => startsFromModel(p.r.config))
+    .map((pair) => {
+      const same = scratchRuns.filter(
+        (s) => s.config.dataset === pair.r.config.dataset && JSON.stringify(s.config.classSubset) === JSON.stringify(pair.r.config.classSubset),
+      );
+      const scratch = same.find((s) => s.config.K === pair.r.config.K) ?? same[0] ?? null;
+      return { pair, scratch, scratchAccuracy: scratch ? accuracyAt(scratch, pair.n.steps) : null };
+    });
 }

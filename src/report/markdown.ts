@@ -1,6 +1,6 @@
 // The report's text: tables and readings built from run data only (no number is typed by hand).
 import { basename, relative } from 'node:path';
-import type { RunConfig } from '../core/config/index.ts';
+import { isOnnxPath, type RunConfig } from '../core/config/index.ts';
 import { fmtMiB, memoryMarkdown, sampleOf, stepGrowth } from './memory.ts';
 import {
   accuracyAt,
@@ -9,6 +9,7 @@ import {
   bytes,
   count,
   duration,
+  fineTunePairs,
   isBp,
   kVaries,
   matchBaseline,
@@ -49,7 +50,12 @@ export function relevant(run: RunData, k: keyof RunConfig): boolean {
 /** Settings that set a run apart from the rest of its suite (the suite's independent variables). */
 function settings(run: RunData, varying: readonly (keyof RunConfig)[]): string {
   const shown = varying.filter((k) => k !== 'algorithm' && relevant(run, k));
-  return shown.map((k) => `${k}=${showValue(run.config[k])}`).join(', ') || '—';
+  // Paths by their last component: where a run lived on the machine that made it is no setting of it.
+  const value = (k: keyof RunConfig) => {
+    const v = run.config[k];
+    return (k === 'init' || k === 'model' || k === 'dataDir') && typeof v === 'string' && /[\\/]/.test(v) ? basename(v) : showValue(v);
+  };
+  return shown.map((k) => `${k}=${value(k)}`).join(', ') || '—';
 }
 
 function gapPoints(baffle: number, bp: number | null): string {
@@ -159,6 +165,28 @@ export function suiteReading(suite: SuiteData): string[] {
   return out;
 }
 
+/** Fine-tuning runs against backprop and against training from scratch (null when the suite has none). */
+export function fineTuneTable(suite: SuiteData, ctx: MarkdownContext): string | null {
+  const rows = fineTunePairs(suite.runs);
+  if (rows.length === 0) return null;
+  const trains = (r: RunData) =>
+    r.params === null ? '—' : `${r.params.toLocaleString('en-US')}${r.frozenParams ? ` of ${(r.params + r.frozenParams).toLocaleString('en-US')}` : ''}`;
+  const body = rows.map(({ pair: { r, n, m, bp }, scratch, scratchAccuracy }) => {
+    const start = isOnnxPath(r.config.model) ? `imported ${basename(r.config.model)}` : `init ${basename(r.config.init ?? '')}`;
+    const vsScratch = scratchAccuracy === null ? '—' : gapPoints(scratchAccuracy, n.finalAccuracy).replace(/^(?!−)/, '+');
+    return (
+      `| [${r.id}](${link(ctx, r.dir)}) | ${start}, trainable ${showValue(r.config.trainable)}, K = ${r.config.K} | ${trains(r)} | ${n.steps} | ` +
+      `${pct(n.finalAccuracy)} | ${m ? `${pct(bp)} (${m.run.id})` : '—'} | ${gapPoints(n.finalAccuracy, bp)} | ` +
+      `${scratch ? `${pct(scratchAccuracy)} (${scratch.id})` : '—'} | ${vsScratch} |`
+    );
+  });
+  return [
+    '| run | starts from, trains | trained parameters | steps | BAFFLE | backprop, same steps | gap to backprop, points | BAFFLE from scratch, same steps | fine-tuning − scratch, points |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...body,
+  ].join('\n');
+}
+
 export function suiteSection(suite: SuiteData, plots: readonly Plot[], ctx: MarkdownContext): string {
   const lines: string[] = [`## ${suite.title}`, ''];
   if (suite.description) lines.push(suite.description.replace(/\n/g, ' '), '');
@@ -176,6 +204,16 @@ export function suiteSection(suite: SuiteData, plots: readonly Plot[], ctx: Mark
       '(K floats + 20 bytes for BAFFLE FedSGD; n floats + 20 bytes for a gradient or model delta).',
     '',
   );
+  const fineTune = fineTuneTable(suite, ctx);
+  if (fineTune) {
+    lines.push(
+      '**Fine-tuning against backprop and against training from scratch**, at the last step of each run ' +
+        '(“trained parameters”: trained of all; the rest are frozen in the graph).',
+      '',
+      fineTune,
+      '',
+    );
+  }
   for (const p of plots) lines.push(`![${p.title}](${link(ctx, `${ctx.outDir}/${p.file}`)})`, '');
   const reading = suiteReading(suite);
   if (reading.length > 0 || suite.notes) {

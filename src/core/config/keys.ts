@@ -74,7 +74,7 @@ export const RUN_KEYS = {
   init: key(
     or(nonEmptyString('a path (string)'), null, "null (= the model's own initialisation)"),
     null,
-    "initial weights: a run directory (its weights.bin/weights.json) or an ONNX file, matched by parameter name; null = seed-initialised zoo model, or the ONNX model's own weights",
+    "initial weights: a run directory (its model.onnx, else weights.json + weights.bin) or an ONNX file, matched by parameter name and shape; null = the seed-initialised zoo model, or the ONNX model's own weights",
   ),
   classSubset: key(
     or(arrayOf(int(0, 255), 'an array of class labels, e.g. [0, 1, 2, 3, 4]', 1), null, 'null (= every class)'),
