@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-import { DataError } from '../src/node/data/errors.ts';
+import { DataError } from '../src/core/data/errors.ts';
 import { resizeBilinear, resizeBatchToUnit, makeResizer } from '../src/core/data/resize.ts';
 import { loadMnist10k, readMnistDigits, mnist10kTrainCount } from '../src/node/data/mnist10k.ts';
 import { readIdxImages, readIdxLabels } from '../src/node/data/idx.ts';

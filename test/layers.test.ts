@@ -1,5 +1,6 @@
 // Layers point down: src/core is platform-free (it must run in a browser), nothing below the CLI imports it,
-// and each layer imports only from itself and the layers beneath (core < node < app < report < cli).
+// and each layer imports only from itself and the layers beneath (core < node, web < app < report < cli);
+// node and web stand side by side and never import each other.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -7,7 +8,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
-const LAYERS = ['core', 'node', 'app', 'report', 'cli'] as const;
+const LAYERS = ['core', 'node', 'web', 'app', 'report', 'cli'] as const;
+const RANK: Record<(typeof LAYERS)[number], number> = { core: 0, node: 1, web: 1, app: 2, report: 3, cli: 4 };
 /** Packages the platform-free core may use: they run in browsers as they do in Node. */
 const CORE_PACKAGES = new Set(['msgpackr', 'onnx-proto', 'smol-toml']);
 
@@ -22,23 +24,25 @@ function files(dir: string): string[] {
 export function specifiers(source: string): string[] {
   const out: string[] = [];
   const re = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|new URL\(\s*)(['"])([^'"]+)\1/g;
-  for (let m = re.exec(source); m; m = re.exec(source)) out.push(m[2]!);
+  // A directory (trailing slash) or a server path ('/ort/') is no module: new URL() takes those too.
+  for (let m = re.exec(source); m; m = re.exec(source)) if (!m[2]!.endsWith('/') && !m[2]!.startsWith('/')) out.push(m[2]!);
   return out;
 }
 
 const layerOf = (file: string) => relative(SRC, file).split(/[\\/]/)[0] as (typeof LAYERS)[number];
 
 test('the import scanner sees every kind of import (so the checks below can fail)', () => {
-  const s = `import a from 'node:fs';\nimport type { B } from "../cli/x.ts";\nexport * from './y.ts';\nconst c = await import('ws');\nnew URL('./w.ts', import.meta.url)`;
+  const s = `import a from 'node:fs';\nimport type { B } from "../cli/x.ts";\nexport * from './y.ts';\nconst c = await import('ws');\nnew URL('./w.ts', import.meta.url); new URL('../web/', import.meta.url)`;
   assert.deepEqual(specifiers(s), ['node:fs', '../cli/x.ts', './y.ts', 'ws', './w.ts']);
 });
 
-test('src/core imports no node: module and no Node-only package', () => {
+test('src/core and src/web import no node: module and no Node-only package', () => {
   const bad: string[] = [];
-  for (const f of files(join(SRC, 'core'))) {
+  for (const f of [...files(join(SRC, 'core')), ...files(join(SRC, 'web'))]) {
     for (const s of specifiers(readFileSync(f, 'utf8'))) {
       if (s.startsWith('.')) continue;
-      if (s.startsWith('node:') || !CORE_PACKAGES.has(s.split('/')[0]!)) bad.push(`${relative(SRC, f)} imports '${s}'`);
+      const browserOnly = layerOf(f) === 'web' && s === 'onnxruntime-web';
+      if (s.startsWith('node:') || (!CORE_PACKAGES.has(s.split('/')[0]!) && !browserOnly)) bad.push(`${relative(SRC, f)} imports '${s}'`);
     }
   }
   assert.deepEqual(bad, []);
@@ -47,13 +51,14 @@ test('src/core imports no node: module and no Node-only package', () => {
 test('every layer imports only from itself and the layers beneath it', () => {
   const bad: string[] = [];
   for (const f of files(SRC)) {
-    const mine = LAYERS.indexOf(layerOf(f));
+    const mine = layerOf(f);
     for (const s of specifiers(readFileSync(f, 'utf8'))) {
       if (!s.startsWith('.')) continue;
       const target = resolve(dirname(f), s);
       if (!target.startsWith(SRC)) continue;
-      const theirs = LAYERS.indexOf(layerOf(target));
-      if (theirs > mine) bad.push(`${relative(SRC, f)} (${LAYERS[mine]}) imports ${relative(SRC, target)} (${LAYERS[theirs]})`);
+      const theirs = layerOf(target);
+      const sideways = theirs !== mine && RANK[theirs] === RANK[mine];
+      if (RANK[theirs] > RANK[mine] || sideways) bad.push(`${relative(SRC, f)} (${mine}) imports ${relative(SRC, target)} (${theirs})`);
     }
   }
   assert.deepEqual(bad, []);

@@ -13,6 +13,7 @@ import { resolveWorkers } from '../node/config.ts';
 import { readUserFile, writeJson, writeJsonLines } from '../node/files.ts';
 import { checkRunData, loadRunData, loadRunModel, modelLine } from '../node/model/load.ts';
 import { Listener } from '../node/net/listener.ts';
+import { WebPages } from '../node/net/web.ts';
 import { NetServer, type RoundRecord } from '../node/net/server.ts';
 import { readTokens } from '../node/net/tokens.ts';
 import * as fmt from './format.ts';
@@ -91,6 +92,9 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
       log(`warning: listening on ${serverConfig.host} without TLS: models and results travel unencrypted (use --tls-cert/--tls-key)`);
     }
     const { artifact } = await loadRunModel(config);
+    // The browser client's page and scripts (built now, so that a broken build shows before any client waits).
+    const pages = new WebPages();
+    await pages.warm();
     checkRunData(config);
     if (!opts.resume) prepareFreshRun(outDir, opts.force ?? false, 'serve');
     const dataset = loadRunData(config, artifact);
@@ -120,6 +124,7 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
       model: clientModel(artifact),
       log,
       cursors: session.restored.cursors as number[] | undefined,
+      pages,
     });
     net = live;
     live.rounds.push(...((session.restored.rounds as RoundRecord[] | undefined) ?? []));
@@ -139,7 +144,7 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
     if (tokens.size < minClients) {
       log(`warning: the tokens file has tokens for ${tokens.size} clients, fewer than the ${minClients} needed to start`);
     }
-    log(`listening on ${addr.url} (status: ${addr.statusUrl})`);
+    log(`listening on ${addr.url} (status: ${addr.statusUrl}, browser clients: ${addr.statusUrl.replace(/\/status$/, '/join')})`);
     say(modelLine(config, artifact));
     say(
       `federation: ${config.clients} clients, ${plan.participants} per round, ` +

@@ -6,7 +6,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { DataError } from './errors.ts';
+import { DataError } from '../../core/data/errors.ts';
 import { BYTE_TO_UNIT } from '../../core/data/resize.ts';
 import type { Dataset, Split } from '../../core/data/types.ts';
 

@@ -8,7 +8,7 @@
 // All images are float32 in [0,1] (byte / 255), NCHW; MNIST-like images are resized 28→32 like PIL bilinear.
 
 import { loadCifar10, locateCifar10 } from './cifar10.ts';
-import { DataError } from './errors.ts';
+import { DataError } from '../../core/data/errors.ts';
 import { loadMnist10k } from './mnist10k.ts';
 import { loadMnistLike, locateMnistLike } from './mnistIdx.ts';
 import type { Dataset } from '../../core/data/types.ts';
@@ -77,5 +77,5 @@ export function loadDataset(name: DatasetName, opts: LoadDatasetOptions = {}): D
   }
 }
 
-export { DataError } from './errors.ts';
+export { DataError } from '../../core/data/errors.ts';
 export type { Dataset, Split } from '../../core/data/types.ts';

@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { DataError } from './errors.ts';
+import { DataError } from '../../core/data/errors.ts';
 import { resizeBatchToUnit } from '../../core/data/resize.ts';
 import type { Dataset, Split } from '../../core/data/types.ts';
 

@@ -3,7 +3,7 @@
 // it: resized to its input with PIL-style bilinear interpolation, values byte / 255, then normalised.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError } from '../data/errors.ts';
+import { DataError } from '../../core/data/errors.ts';
 import { readIdxImages, readIdxLabels } from '../data/idx.ts';
 import { resizeBatchToUnit } from '../../core/data/resize.ts';
 import { normalizeSplit } from '../../core/data/preprocess.ts';

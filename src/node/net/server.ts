@@ -77,6 +77,8 @@ export interface NetServerOptions {
   log(line: string): void;
   /** Client minibatch cursors to continue from (resume). */
   cursors?: number[];
+  /** Pages served beside the WebSocket endpoint (the browser client): true when it answered the request. */
+  pages?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
 }
 
 export interface StatusInfo {
@@ -527,6 +529,7 @@ export class NetServer implements ClientTransport {
   // Connections
 
   private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    if (this.opts.pages?.handle(req, res)) return;
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (path === '/status' || path === '/status/')) {
       const body = JSON.stringify(this.status());
@@ -535,7 +538,7 @@ export class NetServer implements ClientTransport {
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'not found: GET /status for the server status, WebSocket for clients' }));
+    res.end(JSON.stringify({ error: 'not found: GET /status for the server status, /join for the browser client, WebSocket for clients' }));
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {

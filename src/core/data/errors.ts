@@ -1,7 +1,7 @@
 // Errors raised by the data layer: a missing, truncated or malformed data file, or a bad dataset request.
 // Messages always name the offending file (or directory) and say what was expected.
 
-import { UserError } from '../../core/errors.ts';
+import { UserError } from '../errors.ts';
 
 export class DataError extends UserError {
   /** The file or directory the error is about, when there is one. */

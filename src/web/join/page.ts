@@ -1,0 +1,118 @@
+// The join page: the person's choices (client id, token, files) checked here, the federated client run in a
+// worker, and what happens shown in stable elements (#state, #round, #result, #passes, #bytes-up, …).
+import { DataError } from '../../core/data/errors.ts';
+import { readPicked } from '../data.ts';
+import { parseFromWorker, type FromWorker } from '../messages.ts';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const clientInput = $<HTMLInputElement>('client');
+const tokenInput = $<HTMLInputElement>('token');
+const dataInput = $<HTMLInputElement>('data');
+const folderInput = $<HTMLInputElement>('folder');
+const joinButton = $<HTMLButtonElement>('join');
+const stateBox = $<HTMLDivElement>('state');
+
+type State = 'idle' | 'checking' | 'connecting' | 'connected' | 'training' | 'done' | 'refused' | 'error';
+
+function show(state: State, text: string): void {
+  stateBox.dataset.state = state;
+  stateBox.textContent = text;
+}
+
+function bytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+// Credentials in the fragment (#client=ID&token=T) fill the form; the fragment is never sent to the server.
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.has('client')) clientInput.value = fragment.get('client')!;
+if (fragment.has('token')) tokenInput.value = fragment.get('token')!;
+
+let worker: Worker | null = null;
+
+function onWorker(m: FromWorker): void {
+  switch (m.type) {
+    case 'backend':
+      $('backend').textContent = `onnxruntime-web ${m.backend}, ${m.threads} thread${m.threads > 1 ? 's' : ''}${self.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+      return;
+    case 'stats': {
+      const s = m.stats;
+      $('passes').textContent = s.busyMs > 0 ? (s.forwardPasses / (s.busyMs / 1000)).toFixed(1) : '—';
+      $('bytes-down').textContent = bytes(s.bytesIn);
+      $('bytes-up').textContent = bytes(s.bytesOut);
+      if (s.lastRound !== null) $('round').textContent = String(s.lastRound + 1);
+      if (s.lastLoss !== null) $('result').textContent = s.lastLoss.toFixed(4);
+      return;
+    }
+    case 'error':
+      show('error', m.message);
+      joinButton.disabled = false;
+      return;
+    case 'event': {
+      const e = m.event;
+      if (e.kind === 'connecting') show('connecting', e.attempt === 1 ? 'Connecting…' : `Connecting (attempt ${e.attempt})…`);
+      else if (e.kind === 'connected') show('connected', `Connected (run ${e.runId}); waiting for a task.`);
+      else if (e.kind === 'result') show('training', `Training: sent the result of round ${e.round + 1}.`);
+      else if (e.kind === 'disconnected') show('connecting', `Disconnected: ${e.reason}. Reconnecting in ${(e.retryInMs / 1000).toFixed(1)} s.`);
+      else if (e.kind === 'refused-frame') show('training', `The server refused a frame: ${e.message}`);
+      else if (e.kind === 'finished') {
+        if (e.outcome === 'done') show('done', 'Training finished. Thank you: the server has the model.');
+        else if (e.outcome === 'refused') show('refused', `Refused: ${e.reason ?? 'no reason given'}`);
+        else show('error', `Stopped: ${e.reason ?? e.outcome}`);
+        joinButton.disabled = false;
+        worker?.terminate();
+        worker = null;
+      }
+      return;
+    }
+  }
+}
+
+async function join(): Promise<void> {
+  const id = Number(clientInput.value);
+  if (clientInput.value.trim() === '' || !Number.isSafeInteger(id) || id < 0) {
+    show('error', 'Client id: give the non-negative integer your tokens file lists for you.');
+    return;
+  }
+  const token = tokenInput.value.trim();
+  if (token === '') {
+    show('error', 'Token: give the token of your client id (from the tokens file `baffle tokens` made).');
+    return;
+  }
+  const picked = [...(dataInput.files ?? []), ...(folderInput.files ?? [])];
+  joinButton.disabled = true;
+  show('checking', 'Checking the files…');
+  let data;
+  try {
+    data = await readPicked(picked);
+  } catch (e) {
+    show('error', e instanceof DataError ? e.message : `Cannot read the files: ${(e as Error).message}`);
+    joinButton.disabled = false;
+    return;
+  }
+  const count = data.kind === 'idx' ? data.images.count : data.files.length;
+  show('connecting', `${count} examples read. Connecting…`);
+  worker = new Worker('/join/worker.js', { type: 'module' });
+  worker.onmessage = (e) => {
+    try {
+      onWorker(parseFromWorker(e.data));
+    } catch (err) {
+      show('error', (err as Error).message);
+    }
+  };
+  worker.onerror = (e) => {
+    show('error', `The client stopped: ${e.message}`);
+    joinButton.disabled = false;
+  };
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
+  worker.postMessage({ type: 'start', url, clientId: id, token, data });
+}
+
+joinButton.addEventListener('click', () => void join());
