@@ -6,7 +6,7 @@
  * Sections: peak (single-thread MatMul 512³ and run() overhead), rng (regeneration ns/element), client
  * (forward passes/s per zoo model, 1 and all workers), server (ĝ rebuild ns/param/direction), e2e (s per
  * FedSGD step of simulate()), ort (session-option variants), nchwc (experiment: onnxruntime's NCHWc graph with
- * the weights fed as inputs). See docs/performance.md.
+ * the weights fed as inputs), browser (a client step in Chromium on onnxruntime-web). See docs/performance.md.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -25,8 +25,9 @@ import { benchConvs, convsTable, type ConvsResult } from './convs.ts';
 import { benchScaling, renderScalingPng, scalingTable, type ScalingPoint } from './scaling.ts';
 import { benchRng, type RngBenchResult } from './rng.ts';
 import { benchServer, type ServerResult } from './server.ts';
+import { benchBrowser, browserTable, type BrowserResult } from './browser.ts';
 
-const SECTIONS = ['peak', 'rng', 'client', 'server', 'e2e', 'ort', 'nchwc', 'peer', 'convs', 'scaling'] as const;
+const SECTIONS = ['peak', 'rng', 'client', 'server', 'e2e', 'ort', 'nchwc', 'peer', 'convs', 'scaling', 'browser'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface SectionMeta {
@@ -56,6 +57,7 @@ interface Results {
   peer?: PeerResult[];
   convs?: ConvsResult[];
   scaling?: ScalingPoint[];
+  browser?: BrowserResult;
 }
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<Section>; render: boolean; installTorch: boolean } {
@@ -356,6 +358,7 @@ function allTables(r: Results): Table[] {
     r.peer ? peerTable(r.peer) : null,
     r.convs ? convsTable(r.convs) : null,
     r.scaling ? scalingTable(r.scaling) : null,
+    r.browser ? browserTable(r.browser) : null,
   ].filter(
     (t): t is Table => t !== null,
   );
@@ -451,6 +454,7 @@ async function main(): Promise<void> {
       peer: (x: Results) => (x.peer ? peerTable(x.peer) : null),
       convs: (x: Results) => (x.convs ? convsTable(x.convs) : null),
       scaling: (x: Results) => (x.scaling ? scalingTable(x.scaling) : null),
+      browser: (x: Results) => (x.browser ? browserTable(x.browser) : null),
     };
     const table = tables[s](results);
     if (table) console.log(textTable(table));
@@ -546,6 +550,10 @@ async function main(): Promise<void> {
     results.scaling = await benchScaling(loadDataset('mnist-10k'), { quick, workers });
     await renderScalingPng(results.scaling, PNG_PATH, scalingSubtitle(results));
     console.log(`  wrote ${PNG_PATH}`);
+  });
+
+  await section('browser', async () => {
+    results.browser = await benchBrowser({ quick });
   });
 
   writeFileSync(JSON_PATH, `${JSON.stringify(results, null, 2)}\n`);
