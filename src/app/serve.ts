@@ -44,6 +44,11 @@ export interface ServeOptions {
   force?: boolean;
   quiet?: boolean;
   log?: (line: string) => void;
+  /**
+   * The read-only token of /dashboard's data (/events) and /status. Default: none on a loopback host, one
+   * generated at start (printed once) on any other.
+   */
+  dashboardToken?: string;
 }
 
 function isLoopback(host: string): boolean {
@@ -115,6 +120,7 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
       if (opts.resume) say(`no checkpoint in ${join(outDir, 'checkpoint')} yet: starting the run from step 0`);
       writeConfig(outDir, { ...configRecord(config, workers), ...serverConfig });
     }
+    const dashboardToken = opts.dashboardToken ?? (isLoopback(serverConfig.host) ? null : randomBytes(24).toString('base64url'));
     const live = NetServer.start({
       config,
       server: serverConfig,
@@ -125,12 +131,15 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
       log,
       cursors: session.restored.cursors as number[] | undefined,
       pages,
+      dashboardToken,
     });
     net = live;
     live.rounds.push(...((session.restored.rounds as RoundRecord[] | undefined) ?? []));
     live.info.totalSteps = plan.totalSteps;
     live.info.step = session.resumedAt;
     live.info.lastMetrics = session.metrics.at(-1) ?? null;
+    const metrics: MetricsRecord[] = session.metrics.slice();
+    live.info.metrics = metrics;
     const addr = live.address;
     writeJson(join(outDir, 'server.json'), {
       runId: session.runId,
@@ -145,6 +154,10 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
       log(`warning: the tokens file has tokens for ${tokens.size} clients, fewer than the ${minClients} needed to start`);
     }
     log(`listening on ${addr.url} (status: ${addr.statusUrl}, browser clients: ${addr.statusUrl.replace(/\/status$/, '/join')})`);
+    // The token is printed here once (and written nowhere): the fragment never reaches the server or its logs.
+    const dashboardUrl = addr.statusUrl.replace(/\/status$/, '/dashboard');
+    if (dashboardToken) log(`dashboard: ${dashboardUrl}#token=${dashboardToken} (the token also opens /status: Authorization: Bearer TOKEN)`);
+    else log(`dashboard: ${dashboardUrl}`);
     say(modelLine(config, artifact));
     say(
       `federation: ${config.clients} clients, ${plan.participants} per round, ` +
@@ -153,7 +166,6 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
     );
     say(`output: ${outDir}`);
 
-    const metrics: MetricsRecord[] = session.metrics.slice();
     if (session.resumedAt < plan.totalSteps) {
       say(`waiting for ${minClients} clients`);
       await live.waitForClients(minClients);

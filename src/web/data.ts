@@ -2,7 +2,8 @@
 // worker as the server's model takes them. The data never leaves the page: only K scalars per round go out.
 //
 //   IDX files: an images file (magic 0x803, gzipped or not) and a labels file (0x801), told apart by content
-//   an image folder: one sub-folder per class, named by its class index (0, 1, …) or sorted by name
+//   an image folder: one sub-folder per class, named by its class index (0, 1, …), or named otherwise and then
+//                    one per class of the model (numbered in sorted order)
 import { DataError } from '../core/data/errors.ts';
 import { isGzip, parseIdxImages, parseIdxLabels, type IdxImages } from '../core/data/idx.ts';
 import { normalizeSplit } from '../core/data/preprocess.ts';
@@ -21,18 +22,28 @@ async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
 }
 
 const IMAGE_TYPES = /\.(png|jpe?g|gif|bmp|webp)$/i;
+const IDX_PAIR = 'the two IDX files (train-images-idx3-ubyte and train-labels-idx1-ubyte, gzipped or not)';
+const IDX_IMAGES = 0x803;
+const IDX_LABELS = 0x801;
 
 /**
  * Reads and checks the picked files before anything connects: a pair of IDX files (images and labels, in
- * any order, gzipped or not), or image files whose folder names their class. Throws DataError with the reason.
+ * any order, gzipped or not), or a folder of images with one sub-folder per class (files that are not images,
+ * such as .DS_Store, are left out). Throws DataError with the reason.
  */
 export async function readPicked(files: readonly File[]): Promise<PageData> {
-  if (files.length === 0) throw new DataError('no files picked: choose the two IDX files (images and labels) or a folder of images');
-  const images = files.filter((f) => IMAGE_TYPES.test(f.name));
-  if (images.length > 0 && images.length === files.length) return readImageFolder(images);
-  if (files.length !== 2) {
-    throw new DataError(`${files.length} files picked: give exactly two IDX files (train-images-idx3-ubyte and train-labels-idx1-ubyte), or a folder of images`);
+  if (files.length === 0) throw new DataError(`no files picked: choose ${IDX_PAIR}, or a folder of images`);
+  const fromFolder = files.filter((f) => f.webkitRelativePath !== '');
+  if (fromFolder.length > 0) {
+    if (fromFolder.length !== files.length) throw new DataError(`both files and a folder are picked: choose either ${IDX_PAIR} or a folder of images, not both`);
+    const images = files.filter((f) => IMAGE_TYPES.test(f.name));
+    if (images.length === 0) throw new DataError('the folder holds no images (.png, .jpg, .gif, .bmp, .webp): pick the folder that holds one sub-folder of images per class');
+    return readImageFolder(images);
   }
+  if (files.every((f) => IMAGE_TYPES.test(f.name))) {
+    throw new DataError(`${files[0]!.name}: images must sit in one sub-folder per class; pick the folder that holds the class folders with the folder picker (or give ${IDX_PAIR})`);
+  }
+  if (files.length > 2) throw new DataError(`${files.length} files picked: give exactly ${IDX_PAIR}, or a folder of images`);
   const raw = await Promise.all(
     files.map(async (f) => {
       let b: Uint8Array = new Uint8Array(await f.arrayBuffer());
@@ -43,33 +54,34 @@ export async function readPicked(files: readonly File[]): Promise<PageData> {
           throw new DataError(`${f.name}: gzip data is corrupt or truncated`);
         }
       }
-      return { name: f.name, bytes: b };
+      return { name: f.name, bytes: b, magic: b.length >= 4 ? new DataView(b.buffer, b.byteOffset, 4).getUint32(0, false) : -1 };
     }),
   );
-  const magic = (b: Uint8Array) => (b.length >= 4 ? new DataView(b.buffer, b.byteOffset, 4).getUint32(0, false) : -1);
-  const img = raw.find((r) => magic(r.bytes) === 0x803);
-  const lbl = raw.find((r) => magic(r.bytes) === 0x801);
-  if (!img || !lbl) {
-    const bad = raw.find((r) => magic(r.bytes) !== 0x803 && magic(r.bytes) !== 0x801) ?? raw[0]!;
-    throw new DataError(`${bad.name}: not an IDX images or labels file (expected magic 0x00000803 or 0x00000801)`);
-  }
-  const parsed = parseIdxImages(img.bytes, img.name);
-  const labels = parseIdxLabels(lbl.bytes, lbl.name);
-  if (labels.length !== parsed.count) throw new DataError(`${lbl.name}: ${labels.length} labels for the ${parsed.count} images of ${img.name}`);
-  if (parsed.count === 0) throw new DataError(`${img.name}: no images`);
-  if (parsed.rows !== parsed.cols) throw new DataError(`${img.name}: images of ${parsed.rows}×${parsed.cols}; square images are expected`);
-  return { kind: 'idx', images: parsed, labels, names: [img.name, lbl.name] };
+  const other = raw.find((r) => r.magic !== IDX_IMAGES && r.magic !== IDX_LABELS);
+  if (other) throw new DataError(`${other.name}: not an IDX images or labels file (expected magic 0x00000803 or 0x00000801); give ${IDX_PAIR}`);
+  const img = raw.filter((r) => r.magic === IDX_IMAGES);
+  const lbl = raw.filter((r) => r.magic === IDX_LABELS);
+  if (lbl.length === 0) throw new DataError(`${img.map((r) => r.name).join(' and ')}: IDX images, but no IDX labels file (magic 0x00000801) is picked; give ${IDX_PAIR}`);
+  if (img.length === 0) throw new DataError(`${lbl.map((r) => r.name).join(' and ')}: IDX labels, but no IDX images file (magic 0x00000803) is picked; give ${IDX_PAIR}`);
+  const parsed = parseIdxImages(img[0]!.bytes, img[0]!.name);
+  const labels = parseIdxLabels(lbl[0]!.bytes, lbl[0]!.name);
+  if (labels.length !== parsed.count) throw new DataError(`${lbl[0]!.name}: ${labels.length} labels for the ${parsed.count} images of ${img[0]!.name}`);
+  if (parsed.count === 0) throw new DataError(`${img[0]!.name}: no images`);
+  if (parsed.rows !== parsed.cols) throw new DataError(`${img[0]!.name}: images of ${parsed.rows}×${parsed.cols}; square images are expected`);
+  return { kind: 'idx', images: parsed, labels, names: [img[0]!.name, lbl[0]!.name] };
 }
 
+/** Folders named 0, 1, 2, … are those class indices; otherwise the classes are the folder names in sorted order. */
+const numericClasses = (classes: readonly string[]) => classes.every((d) => /^\d+$/.test(d));
+
 function readImageFolder(files: readonly File[]): PageData {
-  const folderOf = (f: File) => {
-    const parts = (f.webkitRelativePath || f.name).split('/');
-    return parts.length >= 2 ? parts[parts.length - 2]! : '';
-  };
+  // webkitRelativePath is picked/class/…/file: the class is the folder that holds the file, below the picked one.
+  const parts = (f: File) => f.webkitRelativePath.split('/');
+  const loose = files.find((f) => parts(f).length < 3);
+  if (loose) throw new DataError(`${loose.webkitRelativePath}: sits in the picked folder itself; images must sit in one sub-folder per class (pick the folder that holds the class folders)`);
+  const folderOf = (f: File) => parts(f).at(-2)!;
   const folders = [...new Set(files.map(folderOf))];
-  if (folders.some((d) => d === '')) throw new DataError('images must sit in one sub-folder per class (pick the folder that holds the class folders)');
-  // Folders named 0, 1, 2, … are those class indices; otherwise classes are the folder names in sorted order.
-  const numeric = folders.every((d) => /^\d+$/.test(d));
+  const numeric = numericClasses(folders);
   const classes = numeric ? folders.sort((a, b) => Number(a) - Number(b)) : folders.sort();
   const label = (d: string) => (numeric ? Number(d) : classes.indexOf(d));
   return { kind: 'images', files: files.map((f) => ({ blob: f, label: label(folderOf(f)), name: f.name })), classes };
@@ -101,6 +113,14 @@ export async function prepareForModel(data: PageData, model: ClientModel): Promi
     const { pixels, count, rows, cols } = data.images;
     split = { x: resizeBatchToUnit(pixels, count, cols, rows, w, h), y: data.labels, count };
   } else {
+    // Named folders (cat, dog, …) are classes by sorted name: that matches the model's class indices only when
+    // every class is there (a client without cats would number the dogs 0).
+    if (!numericClasses(data.classes) && data.classes.length !== model.classes) {
+      throw new DataError(
+        `${data.classes.length} class folders (${data.classes.slice(0, 5).join(', ')}${data.classes.length > 5 ? ', …' : ''}) for the server's ` +
+          `${model.classes} classes: folders named other than by class index must be one per class; name them 0…${model.classes - 1} instead`,
+      );
+    }
     const bad = data.files.find((f) => f.label >= model.classes);
     if (bad) throw new DataError(`class ${bad.label} (folder of ${bad.name}) is out of range: the server's model has ${model.classes} classes`);
     const count = data.files.length;

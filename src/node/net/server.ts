@@ -16,11 +16,16 @@
 // the position with each task, so every client's data stream is a pure function of the server's state: a
 // round that is retried, or replayed after a server restart, uses the same minibatches, and a client that
 // missed rounds still advances as if it had taken part. Without drops this reproduces `baffle run` exactly.
-import { randomBytes, randomInt } from 'node:crypto';
+//
+// Watching. GET /status answers one JSON document; GET /events streams the live dashboard's data as
+// server-sent events (docs/protocol.md §7). Both are read-only and, when the server has a dashboard token
+// (always beyond loopback), answer only requests that carry it (`Authorization: Bearer TOKEN`).
+import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Listener } from './listener.ts';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { RunConfig, ServerConfig } from '../../core/config/index.ts';
+import type { DashboardClient, DashboardStatus, RoundRecord, ServerState } from '../../core/protocol/status.ts';
 import type { ClientModel } from '../../core/model/artifact.ts';
 import type {
   ClientTransport,
@@ -52,20 +57,6 @@ const MAX_PENDING_CONNECTIONS = 256;
 const CLOSED_TASKS_KEPT = 100_000;
 const MAX_REFUSALS_PER_CONNECTION = 20;
 
-export interface RoundRecord {
-  step: number;
-  attempts: number;
-  participants: number[];
-  /** Clients whose results were used, in participant order. */
-  counted: number[];
-  dropped: { client: number; reason: string }[];
-  abandoned: boolean;
-  /** Payload bytes received from and sent to clients while the round ran. */
-  bytesIn: number;
-  bytesOut: number;
-  ms: number;
-}
-
 export interface NetServerOptions {
   config: RunConfig;
   server: ServerConfig;
@@ -79,14 +70,51 @@ export interface NetServerOptions {
   cursors?: number[];
   /** Pages served beside the WebSocket endpoint (the browser client): true when it answered the request. */
   pages?: { handle(req: IncomingMessage, res: ServerResponse): boolean };
+  /**
+   * Token that /status and /events require (`Authorization: Bearer TOKEN`); null: open to every request
+   * (the server listens on loopback only; /events then still checks that the Host header is a loopback name).
+   */
+  dashboardToken?: string | null;
 }
 
 export interface StatusInfo {
-  state: 'waiting' | 'training' | 'done';
+  state: ServerState;
   step: number;
   totalSteps: number;
   lastMetrics: unknown;
+  /** Every metrics record of the run so far (the dashboard's curves); the session appends to it. */
+  metrics: unknown[];
 }
+
+function clientKind(agent: string): DashboardClient['kind'] {
+  if (/^baffle-web\//.test(agent) || /Mozilla\/|Chrome\/|Safari\/|Firefox\//.test(agent)) return 'browser';
+  if (/^baffle-join\//.test(agent) || /\(node\)/.test(agent)) return 'node';
+  return 'other';
+}
+
+const isLoopbackHost = (hostHeader: string | undefined): boolean => {
+  const h = (hostHeader ?? '').toLowerCase().replace(/:\d+$/, '');
+  return h === 'localhost' || h === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(h);
+};
+
+/** Every dashboard connection gets the data it has not had yet: metrics and rounds by index, status when it changed. */
+interface Subscriber {
+  res: ServerResponse;
+  metrics: number;
+  rounds: number;
+  signature: string;
+  sentAt: number;
+}
+const MAX_SUBSCRIBERS = 32;
+/** Rounds a new dashboard connection receives (the most recent). */
+const ROUNDS_ON_CONNECT = 2000;
+/** Dashboard rows at most (the lowest client ids first). */
+const MAX_DASHBOARD_CLIENTS = 1000;
+const DASHBOARD_TICK_MS = 250;
+/** A status event at least this often, so that ages and the ETA stay current. */
+const DASHBOARD_STATUS_MS = 1000;
+/** Commit times kept for the ETA (a moving window). */
+const COMMITS_KEPT = 21;
 
 class Conn {
   clientId: number | null = null;
@@ -139,12 +167,14 @@ interface Outstanding {
   step: number;
 }
 
+export type { DashboardClient, DashboardStatus, RoundRecord } from '../../core/protocol/status.ts';
+
 export class NetServer implements ClientTransport {
   readonly batchSize: number;
   /** Minibatches assigned to each client so far (its stream position). */
   readonly cursors: number[];
   readonly rounds: RoundRecord[] = [];
-  readonly info: StatusInfo = { state: 'waiting', step: 0, totalSteps: 0, lastMetrics: null };
+  readonly info: StatusInfo = { state: 'waiting', step: 0, totalSteps: 0, lastMetrics: null, metrics: [] };
   bytesIn = 0;
   bytesOut = 0;
   /** Frames and connections refused, by reason code (for the status endpoint and tests). */
@@ -163,6 +193,15 @@ export class NetServer implements ClientTransport {
   private round: OpenRound | null = null;
   private modelFrame: { version: number; frame: Uint8Array } | null = null;
   private finished = false;
+  /** What the dashboard knows of each client that authenticated since the server started. */
+  private readonly seen = new Map<number, { agent: string; lastSeen: number; connections: number }>();
+  /** Counted and dropped results per client, over `rounds[0, tallied)`. */
+  private readonly tally = new Map<number, { counted: number; dropped: number }>();
+  private tallied = 0;
+  private readonly commits: number[] = [];
+  private readonly subscribers = new Set<Subscriber>();
+  private dashTimer: NodeJS.Timeout | null = null;
+  private readonly dashboardToken: Buffer | null;
 
   private get params(): number {
     return this.opts.model.params;
@@ -180,6 +219,7 @@ export class NetServer implements ClientTransport {
     this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
     this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(50, server.heartbeat * 1000));
     this.heartbeatTimer.unref();
+    this.dashboardToken = opts.dashboardToken ? digest(opts.dashboardToken) : null;
   }
 
   /** Serves the federation on the opts' listener. */
@@ -236,6 +276,7 @@ export class NetServer implements ClientTransport {
 
   async close(): Promise<void> {
     clearInterval(this.heartbeatTimer);
+    this.endSubscribers();
     for (const c of this.conns) c.ws.terminate();
     this.wss.close();
     await this.opts.listener.close();
@@ -249,6 +290,9 @@ export class NetServer implements ClientTransport {
       if (c.clientId !== null) this.send(c, { type: 'done', round: step });
       c.ws.close(CloseCode.done, 'training finished');
     }
+    // The dashboards get the final state, then their streams end (a page stops reconnecting once it saw 'done').
+    this.dashboardTick(true);
+    this.endSubscribers();
   }
 
   status(): Record<string, unknown> {
@@ -381,6 +425,8 @@ export class NetServer implements ClientTransport {
       bytesOut: this.bytesOut - out0,
       ms: Date.now() - t0,
     });
+    this.commits.push(Date.now());
+    if (this.commits.length > COMMITS_KEPT) this.commits.shift();
     this.notify();
     return counted.map((p) => ({ p, r: p.result as ResultMsg }));
   }
@@ -532,13 +578,215 @@ export class NetServer implements ClientTransport {
     if (this.opts.pages?.handle(req, res)) return;
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && (path === '/status' || path === '/status/')) {
+      if (!this.authorized(req, res, false)) return;
       const body = JSON.stringify(this.status());
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(body);
       return;
     }
+    if (req.method === 'GET' && path === '/events') {
+      if (!this.authorized(req, res, true)) return;
+      this.subscribe(res);
+      return;
+    }
     res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'not found: GET /status for the server status, /join for the browser client, WebSocket for clients' }));
+    res.end(
+      JSON.stringify({
+        error: 'not found: GET /status for the server status, /dashboard to watch the federation, /join for the browser client, WebSocket for clients',
+      }),
+    );
+  }
+
+  /**
+   * Whether a read-only request may see the run: with a dashboard token, only when it carries it; without
+   * one (loopback), always — and for /events (`checkHost`) only when the Host header names loopback, so
+   * that a web page of another site cannot read it through a rebound DNS name. Otherwise answers 401/403.
+   */
+  private authorized(req: IncomingMessage, res: ServerResponse, checkHost: boolean): boolean {
+    const refuse = (code: number, error: string) => {
+      this.count('dashboard-auth');
+      res.writeHead(code, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        ...(code === 401 ? { 'www-authenticate': 'Bearer realm="baffle dashboard"' } : {}),
+      });
+      res.end(JSON.stringify({ error }));
+      return false;
+    };
+    if (this.dashboardToken === null) {
+      return !checkHost || isLoopbackHost(req.headers.host) || refuse(403, 'this server answers loopback names only (http://127.0.0.1:PORT/…)');
+    }
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!m) return refuse(401, 'dashboard token required: send the header Authorization: Bearer TOKEN (the token baffle serve printed)');
+    if (!timingSafeEqual(digest(m[1]!), this.dashboardToken)) return refuse(401, 'wrong dashboard token');
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // The dashboard's event stream
+
+  /** What the dashboard shows besides the metrics and the rounds (which go as their own events). */
+  dashboardStatus(): DashboardStatus {
+    const now = Date.now();
+    const r = this.round;
+    this.tallyRounds();
+    const ids = new Set<number>([...this.seen.keys(), ...this.tally.keys(), ...(r ? r.participants.keys() : [])]);
+    const sorted = [...ids].sort((a, b) => a - b);
+    const list = sorted.slice(0, MAX_DASHBOARD_CLIENTS).map((id): DashboardClient => {
+      const seen = this.seen.get(id);
+      const conn = this.byClient.get(id);
+      const t = this.tally.get(id);
+      const agent = seen?.agent ?? '';
+      const lastSeen = conn ? conn.lastSeen : seen?.lastSeen;
+      return {
+        id,
+        kind: seen ? clientKind(agent) : 'other',
+        agent,
+        connected: conn !== undefined,
+        lastSeenAgoMs: lastSeen === undefined ? null : Math.max(0, now - lastSeen),
+        connections: seen?.connections ?? 0,
+        counted: t?.counted ?? 0,
+        dropped: t?.dropped ?? 0,
+        inRound: r?.participants.get(id)?.status ?? null,
+      };
+    });
+    const c = this.commits;
+    const stepMs = c.length >= 2 ? (c.at(-1)! - c[0]!) / (c.length - 1) : null;
+    const recent = this.rounds.slice(-(COMMITS_KEPT - 1));
+    const roundMs = recent.length > 0 ? recent.reduce((a, x) => a + x.ms, 0) / recent.length : null;
+    const left = Math.max(0, this.info.totalSteps - this.info.step);
+    const etaS =
+      this.info.state === 'done' ? 0 : this.info.state === 'training' && stepMs !== null ? Math.round((left * stepMs) / 1000) : null;
+    let dropped = 0;
+    let abandoned = 0;
+    for (const x of this.rounds) {
+      dropped += x.dropped.length;
+      if (x.abandoned) abandoned++;
+    }
+    return {
+      state: this.info.state,
+      runId: this.opts.runId,
+      step: this.info.step,
+      totalSteps: this.info.totalSteps,
+      lastRound: this.rounds.at(-1)?.step ?? 0,
+      round: r
+        ? {
+            step: r.step + 1,
+            attempt: r.attempt,
+            participants: r.participants.size,
+            answered: [...r.participants.values()].filter((p) => p.status === 'answered').length,
+            quorum: this.quorumOf(r.participants.size),
+            deadlineInMs: r.attemptRunning ? Math.max(0, r.deadline - now) : 0,
+          }
+        : null,
+      clients: {
+        federation: this.opts.config.clients,
+        connected: this.byClient.size,
+        connections: this.conns.size,
+        list,
+        omitted: sorted.length - list.length,
+      },
+      bytes: { in: this.bytesIn, out: this.bytesOut },
+      timing: { stepMs, roundMs, etaS, uptimeS: Math.round((now - this.started) / 1000) },
+      totals: { rounds: this.rounds.length, dropped: dropped + (r?.dropped.length ?? 0), abandoned, refusals: { ...this.refusals } },
+    };
+  }
+
+  /** Brings the per-client counts up to the round log (which a resumed server fills from its checkpoint). */
+  private tallyRounds(): void {
+    const at = (id: number) => {
+      let t = this.tally.get(id);
+      if (!t) this.tally.set(id, (t = { counted: 0, dropped: 0 }));
+      return t;
+    };
+    for (; this.tallied < this.rounds.length; this.tallied++) {
+      const x = this.rounds[this.tallied]!;
+      for (const id of x.counted) at(id).counted++;
+      for (const d of x.dropped) at(d.client).dropped++;
+    }
+  }
+
+  private subscribe(res: ServerResponse): void {
+    if (this.subscribers.size >= MAX_SUBSCRIBERS) {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '10' });
+      res.end(JSON.stringify({ error: `more than ${MAX_SUBSCRIBERS} dashboards are open` }));
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    res.write('retry: 2000\n\n');
+    const sub: Subscriber = { res, metrics: 0, rounds: Math.max(0, this.rounds.length - ROUNDS_ON_CONNECT), signature: '', sentAt: 0 };
+    this.subscribers.add(sub);
+    const gone = () => {
+      this.subscribers.delete(sub);
+      if (this.subscribers.size === 0 && this.dashTimer) {
+        clearInterval(this.dashTimer);
+        this.dashTimer = null;
+      }
+    };
+    res.on('close', gone);
+    res.on('error', gone);
+    this.dashboardTick(true, sub);
+    if (this.finished) res.end();
+    else if (!this.dashTimer) {
+      this.dashTimer = setInterval(() => this.dashboardTick(false), DASHBOARD_TICK_MS);
+      this.dashTimer.unref();
+    }
+  }
+
+  /** Sends each dashboard (or `only`) what is new: metrics, rounds, and the status when it changed or is due. */
+  private dashboardTick(force: boolean, only?: Subscriber): void {
+    const targets = only ? [only] : [...this.subscribers];
+    if (targets.length === 0) return;
+    const now = Date.now();
+    const status = this.dashboardStatus();
+    const r = status.round;
+    const signature = [
+      status.state,
+      status.step,
+      r ? `${r.step}.${r.attempt}.${r.answered}` : '-',
+      status.clients.connected,
+      status.clients.connections,
+      status.totals.rounds,
+      status.totals.dropped,
+      this.info.metrics.length,
+      status.clients.list.map((c) => `${c.id}${c.inRound ?? ''}${c.connected ? '+' : '-'}`).join(','),
+    ].join('|');
+    let statusFrame: string | null = null;
+    for (const sub of targets) {
+      const { res } = sub;
+      if (res.writableEnded || res.destroyed) continue;
+      // A dashboard that does not read its stream is not kept: its buffer would grow without bound.
+      if (res.writableLength > 4 << 20) {
+        res.destroy();
+        continue;
+      }
+      if (this.info.metrics.length > sub.metrics) {
+        res.write(sse('metrics', this.info.metrics.slice(sub.metrics)));
+        sub.metrics = this.info.metrics.length;
+      }
+      if (this.rounds.length > sub.rounds) {
+        res.write(sse('rounds', this.rounds.slice(sub.rounds)));
+        sub.rounds = this.rounds.length;
+      }
+      if (force || signature !== sub.signature || now - sub.sentAt >= DASHBOARD_STATUS_MS) {
+        statusFrame ??= sse('status', status);
+        res.write(statusFrame);
+        sub.signature = signature;
+        sub.sentAt = now;
+      }
+    }
+  }
+
+  private endSubscribers(): void {
+    if (this.dashTimer) clearInterval(this.dashTimer);
+    this.dashTimer = null;
+    for (const sub of this.subscribers) sub.res.end();
+    this.subscribers.clear();
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
@@ -682,6 +930,8 @@ export class NetServer implements ClientTransport {
     conn.clientId = msg.clientId;
     conn.version = msg.runId === this.opts.runId ? msg.version : null;
     this.byClient.set(msg.clientId, conn);
+    const seen = this.seen.get(msg.clientId);
+    this.seen.set(msg.clientId, { agent: msg.agent, lastSeen: conn.lastSeen, connections: (seen?.connections ?? 0) + 1 });
     this.send(conn, {
       type: 'welcome',
       clientId: msg.clientId,
@@ -708,6 +958,8 @@ export class NetServer implements ClientTransport {
   private detach(conn: Conn): void {
     if (conn.clientId === null) return;
     if (this.byClient.get(conn.clientId) === conn) this.byClient.delete(conn.clientId);
+    const seen = this.seen.get(conn.clientId);
+    if (seen) seen.lastSeen = Math.max(seen.lastSeen, conn.lastSeen);
     const round = this.round;
     const p = round?.participants.get(conn.clientId);
     if (round && p && p.status === 'tasked' && p.task !== null && this.tasks.get(p.task)?.conn === conn) {
@@ -768,6 +1020,15 @@ export class NetServer implements ClientTransport {
       this.waiters.add(check);
     });
   }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** One server-sent event: its name and a JSON payload (one data line: JSON has no raw newline). */
+function sse(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 function fmtIds(ids: number[]): string {

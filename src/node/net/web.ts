@@ -1,6 +1,8 @@
-// The pages `baffle serve` serves beside the WebSocket endpoint: /join (a browser tab becomes a client) and its
-// scripts, bundled from src/web with esbuild on first request and kept in memory, and onnxruntime-web's own
-// files under /ort/ from the installed package. Nothing comes from a CDN: the pages work offline.
+// The pages `baffle serve` serves beside the WebSocket endpoint: /join (a browser tab becomes a client) and
+// /dashboard (the live, read-only view of the federation, with vega and vega-lite bundled in), their scripts
+// bundled from src/web with esbuild and kept in memory, and onnxruntime-web's own files under /ort/ from the
+// installed package. Nothing comes from a CDN: the pages work offline. The pages hold no run data: the
+// dashboard's comes from /events (server.ts), which checks the dashboard token.
 //
 // Every response is cross-origin isolated (COOP same-origin, COEP require-corp) so that onnxruntime-web can use
 // threads (SharedArrayBuffer) where the browser allows them.
@@ -35,6 +37,15 @@ const TYPES: Record<string, string> = {
 const BUNDLES: Record<string, string> = {
   '/join/page.js': 'join/page.ts',
   '/join/worker.js': 'join/worker.ts',
+  '/dashboard/page.js': 'dashboard/page.ts',
+};
+
+/** The HTML pages: file under src/web by URL path. */
+const PAGES: Record<string, string> = {
+  '/join': 'join/index.html',
+  '/join/': 'join/index.html',
+  '/dashboard': 'dashboard/index.html',
+  '/dashboard/': 'dashboard/index.html',
 };
 
 export class WebPages {
@@ -51,7 +62,8 @@ export class WebPages {
         platform: 'browser',
         target: 'es2022',
         minify: true,
-        sourcemap: 'inline',
+        // The dashboard carries vega and vega-lite: an inline source map would make its 0.8 MB script 6 MB.
+        sourcemap: entry.startsWith('dashboard/') ? false : 'inline',
         write: false,
         logLevel: 'silent',
         // The platform-free core never reaches Node's modules; a stray import should fail the build, not load.
@@ -77,8 +89,9 @@ export class WebPages {
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const path = (req.url ?? '/').split('?')[0]!;
-    if (path === '/join' || path === '/join/') {
-      this.send(res, TYPES['.html']!, readFileSync(join(WEB, 'join', 'index.html')));
+    const page = PAGES[path];
+    if (page) {
+      this.send(res, TYPES['.html']!, readFileSync(join(WEB, page)));
       return true;
     }
     const entry = BUNDLES[path];

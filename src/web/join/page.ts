@@ -35,7 +35,22 @@ const fragment = new URLSearchParams(location.hash.slice(1));
 if (fragment.has('client')) clientInput.value = fragment.get('client')!;
 if (fragment.has('token')) tokenInput.value = fragment.get('token')!;
 
+// Two IDX files or a folder: picking one clears the other, so that what trains is what was picked last.
+dataInput.addEventListener('change', () => {
+  if (dataInput.files?.length) folderInput.value = '';
+});
+folderInput.addEventListener('change', () => {
+  if (folderInput.files?.length) dataInput.value = '';
+});
+
 let worker: Worker | null = null;
+
+/** The client is over (finished, refused or failed): no worker keeps running behind the page; Join again is possible. */
+function stopWorker(): void {
+  worker?.terminate();
+  worker = null;
+  joinButton.disabled = false;
+}
 
 function onWorker(m: FromWorker): void {
   switch (m.type) {
@@ -53,7 +68,7 @@ function onWorker(m: FromWorker): void {
     }
     case 'error':
       show('error', m.message);
-      joinButton.disabled = false;
+      stopWorker();
       return;
     case 'event': {
       const e = m.event;
@@ -66,9 +81,7 @@ function onWorker(m: FromWorker): void {
         if (e.outcome === 'done') show('done', 'Training finished. Thank you: the server has the model.');
         else if (e.outcome === 'refused') show('refused', `Refused: ${e.reason ?? 'no reason given'}`);
         else show('error', `Stopped: ${e.reason ?? e.outcome}`);
-        joinButton.disabled = false;
-        worker?.terminate();
-        worker = null;
+        stopWorker();
       }
       return;
     }
@@ -76,6 +89,11 @@ function onWorker(m: FromWorker): void {
 }
 
 async function join(): Promise<void> {
+  // WebCrypto (the client's proof of its token) exists only in a secure context: https://, or localhost.
+  if (!self.isSecureContext || !self.crypto?.subtle) {
+    show('error', `This page needs https:// (or localhost) to prove your token: serve it with --tls-cert/--tls-key and open https://${location.host}/join.`);
+    return;
+  }
   const id = Number(clientInput.value);
   if (clientInput.value.trim() === '' || !Number.isSafeInteger(id) || id < 0) {
     show('error', 'Client id: give the non-negative integer your tokens file lists for you.');
@@ -109,7 +127,7 @@ async function join(): Promise<void> {
   };
   worker.onerror = (e) => {
     show('error', `The client stopped: ${e.message}`);
-    joinButton.disabled = false;
+    stopWorker();
   };
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
   worker.postMessage({ type: 'start', url, clientId: id, token, data });
