@@ -3,7 +3,7 @@
 // docs/baffle-spec.md says why the defaults are what they are (§3 reference recipe, §4 guidelines).
 
 import { DATASET_NAMES, FASHION_MNIST_DEFAULT_DIR } from '../data/names.ts';
-import { arrayOf, bool, int, INVALID, isInt, isNum, nonEmptyString, num, oneOf, oneOrMany, or, type Rule } from './rules.ts';
+import { arrayOf, bool, int, INVALID, isNum, nonEmptyString, num, oneOf, oneOrMany, or, type Rule } from './rules.ts';
 
 export interface KeySpec<T> {
   rule: Rule<T>;
@@ -199,4 +199,3 @@ export function isServerKey(key: string): key is ServerKey {
 /** Keys that describe a zoo architecture; an ONNX model brings its own. */
 export const ZOO_ONLY_KEYS = ['hidden', 'depth', 'width', 'activation', 'norm'] as const satisfies readonly ConfigKey[];
 
-export { isInt };

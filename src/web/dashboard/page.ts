@@ -4,6 +4,7 @@
 // (data-points: evaluations plotted), #dash-eta, #dash-dropped (data-count), #dash-rounds, #dash-times.
 // The dashboard token comes from the fragment (#token=T), which never reaches the server, and goes out as
 // Authorization: Bearer T. Everything the server sends is shown as text, never as markup.
+import { bytes } from '../../core/format.ts';
 import { readEvents, type StreamEnd, type StreamEvent } from './events.ts';
 import { curvePlot, roundTimePlot } from './plots.ts';
 import type { DashboardClient, DashboardStatus, MetricsRecord, RoundRecord } from '../../core/protocol/status.ts';
@@ -13,16 +14,6 @@ const ROUNDS_KEPT = 5000;
 const ROUNDS_LISTED = 12;
 const DROPS_LISTED = 200;
 
-function bytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
 
 function duration(seconds: number): string {
   const s = Math.round(seconds);

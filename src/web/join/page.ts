@@ -1,5 +1,6 @@
 // The join page: the person's choices (client id, token, files) checked here, the federated client run in a
 // worker, and what happens shown in stable elements (#state, #round, #result, #passes, #bytes-up, …).
+import { bytes } from '../../core/format.ts';
 import { DataError } from '../../core/data/errors.ts';
 import { readPicked } from '../data.ts';
 import { parseFromWorker, type FromWorker } from '../messages.ts';
@@ -19,16 +20,6 @@ function show(state: State, text: string): void {
   stateBox.textContent = text;
 }
 
-function bytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
 
 // Credentials in the fragment (#client=ID&token=T) fill the form; the fragment is never sent to the server.
 const fragment = new URLSearchParams(location.hash.slice(1));
