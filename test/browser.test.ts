@@ -135,6 +135,7 @@ test('two browser tabs and a baffle join process train a run to the end; every r
   for (const p of pages) {
     const s = await waitForState(p.page, ['done', 'error', 'refused'], 90_000);
     assert.equal(s.state, 'done', `page of client ${p.id}: ${s.text}\n${p.log.join('\n')}`);
+    assert.equal(s.text, 'done', '#state reads the state in one word');
     assert.equal(await p.page.textContent('#round'), String(FEDERATION.maxSteps), 'the last round it answered');
     assert.match((await p.page.textContent('#backend')) ?? '', /^onnxruntime-web (wasm|webgpu)/);
     assert.equal(p.sockets.count, 1, `client ${p.id} connected once (no reconnection)`);
@@ -599,8 +600,8 @@ test('bad input is refused in the page with a message in #state, and nothing is 
     { what: 'images directly in the picked folder', client: '0', token: t0, folder: loose, state: 'error', message: /loose\/a\.png: sits in the picked folder itself/, connects: false },
     { what: 'non-square IDX images', client: '0', token: t0, files: [narrow, labelsFile], state: 'error', message: /28×20; square images are expected/, connects: false },
     { what: 'the images file twice', client: '0', token: t0, files: [images, narrow], state: 'error', message: /no IDX labels file/, connects: false },
-    { what: 'an empty client id', client: '', token: t0, files: [images, labelsFile], state: 'error', message: /^Client id/, connects: false },
-    { what: 'an empty token', client: '0', token: '', files: [images, labelsFile], state: 'error', message: /^Token/, connects: false },
+    { what: 'an empty client id', client: '', token: t0, files: [images, labelsFile], state: 'error', message: /^error: Client id/, connects: false },
+    { what: 'an empty token', client: '0', token: '', files: [images, labelsFile], state: 'error', message: /^error: Token/, connects: false },
     { what: 'labels out of range (12 for a 10-class model)', client: '0', token: t0, files: [images, twelve], state: 'refused', message: /label 12 at index 5 is out of range 0\.\.9/, connects: true },
     { what: 'a colour image for the grayscale LeNet', client: '1', token: t1, folder: colour, state: 'refused', message: /b\.png: a colour image, but the server's model takes grayscale images/, connects: true },
     { what: 'named class folders that are not all the classes', client: '1', token: t1, folder: named, state: 'refused', message: /2 class folders \(cat, dog\) for the server's 10 classes/, connects: true },
@@ -612,6 +613,7 @@ test('bad input is refused in the page with a message in #state, and nothing is 
     const r = await attempt(a, origin);
     assert.equal(r.state, a.state, `${a.what}: #state says ${r.state}: ${r.text}`);
     assert.match(r.text, a.message, a.what);
+    assert.match(r.text, /^error: /, `${a.what}: #state reads "error: …"`);
     assert.equal(r.sockets, a.connects ? 1 : 0, `${a.what}: ${a.connects ? 'one connection, no retry' : 'refused before any connection'}`);
   }
   assert.deepEqual(fake, { connections: 1, frames: 0, subprotocols: [SUBPROTOCOL] }, 'the page sent the other version nothing (no hello)');

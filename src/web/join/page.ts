@@ -12,12 +12,19 @@ const dataInput = $<HTMLInputElement>('data');
 const folderInput = $<HTMLInputElement>('folder');
 const joinButton = $<HTMLButtonElement>('join');
 const stateBox = $<HTMLDivElement>('state');
+const detailBox = $<HTMLDivElement>('detail');
 
 type State = 'idle' | 'checking' | 'connecting' | 'connected' | 'training' | 'done' | 'refused' | 'error';
 
+/**
+ * `#state` says the state in one word for automation — `waiting`, `training`, `done`, or `error: <why>` — with
+ * the finer state in its `data-state`; `#detail` says it in a sentence.
+ */
 function show(state: State, text: string): void {
   stateBox.dataset.state = state;
-  stateBox.textContent = text;
+  const word = state === 'training' || state === 'done' ? state : state === 'error' || state === 'refused' ? `error: ${text}` : 'waiting';
+  stateBox.textContent = word;
+  detailBox.textContent = state === 'error' || state === 'refused' ? '' : text;
 }
 
 
