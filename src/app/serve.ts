@@ -69,6 +69,9 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
   if (config.algorithm === 'bp') {
     throw new ConfigError("algorithm 'bp' (the backprop baseline) runs in `baffle run` only: `baffle serve` trains forward-only clients");
   }
+  if (config.attack !== 'none') {
+    throw new ConfigError(`attack '${config.attack}' simulates Byzantine clients in \`baffle run\` only: over the network the clients are real`);
+  }
   if (opts.resume) {
     const done = finishedRun(outDir);
     if (done) {

@@ -17,7 +17,8 @@ import {
   type MetricsRecord,
 } from '../core/fl/federation.ts';
 import type { Optimizer } from '../core/fl/optimizer.ts';
-import { evaluationSplit, makeStrategy, serverOptimizer } from '../core/fl/setup.ts';
+import { aggregationOf, evaluationSplit, makeStrategy, serverOptimizer } from '../core/fl/setup.ts';
+import type { Aggregation } from '../core/fl/aggregation.ts';
 import type { Strategy } from '../core/fl/strategy.ts';
 import type { ClientTransport } from '../core/fl/transport.ts';
 import { clientModel, type ModelArtifact } from '../core/model/artifact.ts';
@@ -54,6 +55,8 @@ export class Session {
   readonly weights: Float32Array;
   readonly ema: Ema | null;
   readonly optimizer: Optimizer;
+  /** The round's aggregation rule, simulated attack and differential privacy. */
+  readonly aggregation: Aggregation;
   readonly runId: string;
   /** The transport's state the checkpoint restored (client cursors, round log), or {} for a fresh run. */
   readonly restored: Record<string, unknown>;
@@ -70,6 +73,7 @@ export class Session {
     this.weights.set(artifact.initial);
     this.ema = config.ema ? new Ema(this.weights, config.emaDecay) : null;
     this.optimizer = serverOptimizer(config, n);
+    this.aggregation = aggregationOf(config, config.noiseMultiplier ?? 0);
     this.progress = freshProgress(config);
     this.runId = opts.runId;
     this.restored = {};
@@ -116,7 +120,7 @@ export class Session {
 
   /** The forward-only strategy of the configuration over `transport`, with this session's optimizer. */
   strategy(transport: ClientTransport): Strategy {
-    return makeStrategy(this.opts.config, transport, (sets) => this.pool.reconstruct(sets), this.optimizer);
+    return makeStrategy(this.opts.config, transport, (sets) => this.pool.reconstruct(sets), this.optimizer, this.aggregation);
   }
 
   /**

@@ -66,7 +66,7 @@ export async function simulate(
       if (session.resumedAt > 0) throw new UserError('resuming a backprop baseline run (algorithm = bp) is not supported: start it again');
       if (!zoo || !zooWeights) throw new UserError('the backprop baseline (algorithm = bp) needs a zoo model');
       const streams = shards.map((s, c) => clientStream(config, s, c));
-      backprop = createBackprop(config, zoo, new TrainableMap(zoo.layout, artifact.layout), zooWeights, dataset, streams, session.pool.workers);
+      backprop = createBackprop(config, session.aggregation, zoo, new TrainableMap(zoo.layout, artifact.layout), zooWeights, dataset, streams, session.pool.workers);
     }
     const cursors = session.restored.cursors as number[] | undefined;
     const cursorStreams = shards.map((shard, c) => new CursorStream(() => clientStream(config, shard, c)));

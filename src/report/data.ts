@@ -2,7 +2,7 @@
 // report comes from here, i.e. from config.json / metrics.jsonl / summary.json / suite.json / memory.json.
 import { UserError } from '../core/errors.ts';
 import { readMetrics } from '../app/runDir.ts';
-import { DEFAULT_CONFIG, isOnnxPath } from '../core/config/index.ts';
+import { DEFAULT_CONFIG, isOnnxPath, participantsOf } from '../core/config/index.ts';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { RunConfig } from '../core/config/index.ts';
@@ -175,9 +175,7 @@ export function loadInputs(paths: readonly string[]): ReportInputs {
 export const isBp = (r: RunData) => r.config.algorithm === 'bp';
 export const algorithmName = (r: RunData) => (isBp(r) ? 'backprop' : 'BAFFLE');
 
-export function participants(c: RunConfig): number {
-  return Math.max(1, Math.round(c.participation * c.clients));
-}
+export const participants = participantsOf;
 
 export interface RunNumbers {
   steps: number;

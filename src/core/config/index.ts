@@ -2,3 +2,4 @@
 export * from './keys.ts';
 export * from './resolve.ts';
 export { FASHION_MNIST_DEFAULT_DIR } from '../data/names.ts';
+export * from './derived.ts';

@@ -5,6 +5,7 @@
 import { parse as parseToml } from 'smol-toml';
 import { UserError } from '../errors.ts';
 import { FASHION_MNIST_DEFAULT_DIR } from '../data/names.ts';
+import { assumedByzantine, participantsOf } from './derived.ts';
 import {
   DEFAULT_SERVER_CONFIG,
   isOnnxPath,
@@ -238,8 +239,44 @@ function combinationProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>, raw: Read
       );
     }
   }
+  problems.push(...robustnessProblems(c, ok));
   if (both('inputMean', 'inputStd') && c.inputMean.length > 1 && c.inputStd.length > 1 && c.inputMean.length !== c.inputStd.length) {
     problems.push(`inputMean has ${c.inputMean.length} values and inputStd ${c.inputStd.length}: give one value, or one per channel for both`);
+  }
+  return problems;
+}
+
+/** Problems of the aggregation rule, the simulated attack and differential privacy together. */
+function robustnessProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>): string[] {
+  const problems: string[] = [];
+  const keys: ConfigKey[] = ['aggregator', 'seedPolicy', 'algorithm', 'fedopt', 'clients', 'participation', 'attack', 'attackFraction', 'byzantine', 'krumSelect', 'dpClip', 'noiseMultiplier', 'targetEpsilon'];
+  if (!keys.every((k) => ok.has(k))) return problems;
+  const m = participantsOf(c);
+  const coordinate = ['median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip'].includes(c.aggregator);
+  if (coordinate && c.seedPolicy === 'per-client' && c.algorithm === 'baffle') {
+    problems.push(
+      `aggregator '${c.aggregator}' with seedPolicy 'per-client': each client's scalars multiply its own directions, so ` +
+        `their vectors cannot be compared coordinate by coordinate; use seedPolicy 'shared', or aggregator 'norm-screen' (screens whole clients)`,
+    );
+  }
+  if (c.fedopt === 'fedavg' && (c.aggregator !== 'mean' || c.attack !== 'none' || c.dpClip !== null)) {
+    problems.push(`fedopt 'fedavg' with ${c.aggregator !== 'mean' ? `aggregator '${c.aggregator}'` : c.attack !== 'none' ? `attack '${c.attack}'` : 'dpClip'}: robust aggregation, attacks and differential privacy apply to FedSGD rounds (fedopt 'fedsgd')`);
+  }
+  if (c.attack === 'none' && c.attackFraction > 0) problems.push(`attackFraction ${c.attackFraction} with attack 'none': name the attack ('sign-flip', 'scale', 'gaussian', 'adaptive')`);
+  if (c.aggregator === 'krum' || c.aggregator === 'multi-krum') {
+    const f = assumedByzantine(c);
+    if (m < 2 * f + 3) {
+      problems.push(`aggregator '${c.aggregator}' with ${m} participants per round and byzantine = ${f}: Krum needs at least 2·byzantine + 3 = ${2 * f + 3} participants (raise clients or participation, or lower byzantine / attackFraction)`);
+    }
+    if (c.aggregator === 'multi-krum' && c.krumSelect !== null && c.krumSelect > m) problems.push(`krumSelect ${c.krumSelect} is more than the ${m} participants per round`);
+  }
+  if (c.dpClip === null) {
+    if (c.noiseMultiplier !== null || c.targetEpsilon !== null) problems.push(`${c.noiseMultiplier !== null ? 'noiseMultiplier' : 'targetEpsilon'} without dpClip: differential privacy needs the clipping bound dpClip`);
+  } else {
+    if (c.noiseMultiplier === null && c.targetEpsilon === null) problems.push('dpClip without noiseMultiplier or targetEpsilon: give the noise (noiseMultiplier) or the privacy budget (targetEpsilon)');
+    if (c.noiseMultiplier !== null && c.targetEpsilon !== null) problems.push('noiseMultiplier and targetEpsilon together: give one (targetEpsilon chooses the noise multiplier)');
+    if (c.algorithm === 'baffle' && c.seedPolicy === 'per-client') problems.push("dpClip with seedPolicy 'per-client': the noised sum of K-vectors needs shared directions; use seedPolicy 'shared'");
+    if (c.aggregator !== 'mean') problems.push(`dpClip with aggregator '${c.aggregator}': the privacy accountant covers the noised mean; use aggregator 'mean'`);
   }
   return problems;
 }

@@ -1,6 +1,6 @@
 // The server's training loop, the same for the simulation and the networked server: sample participants,
 // run one strategy round through the transport, update the EMA, evaluate, report metrics.
-import type { RunConfig } from '../config/index.ts';
+import { participantsOf, type RunConfig } from '../config/index.ts';
 import type { Evaluation } from '../engine/types.ts';
 import { UniformRng as Rng } from '../rng/uniform.ts';
 import { mixSeed } from '../rng/directions.ts';
@@ -79,7 +79,7 @@ export function planFederation(config: RunConfig, trainCount: number): Federatio
   return {
     totalSteps: config.maxSteps === null ? planned : Math.min(planned, config.maxSteps),
     stepsPerEpoch: perEpoch,
-    participants: Math.max(1, Math.round(config.participation * config.clients)),
+    participants: participantsOf(config),
     schedule: { lr: config.lr, warmupSteps: Math.round(config.warmupEpochs * perEpoch), warmupLr: config.warmupLr ?? config.lr },
   };
 }

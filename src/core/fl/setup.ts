@@ -1,9 +1,10 @@
 // The federation's parts as a run configuration names them — the same in the simulation, the networked
 // server and every client (a client recomputes its shard and minibatch stream from the config alone).
-import type { RunConfig } from '../config/index.ts';
+import { assumedByzantine, type RunConfig } from '../config/index.ts';
 import type { Split } from '../data/types.ts';
 import { mixSeed } from '../rng/directions.ts';
 import { UniformRng as Rng } from '../rng/uniform.ts';
+import { Aggregation } from './aggregation.ts';
 import { ClientStream } from './clientData.ts';
 import { makeOptimizer, type Optimizer } from './optimizer.ts';
 import { partition, type PartitionSpec } from './partition.ts';
@@ -69,8 +70,38 @@ export function serverOptimizer(config: RunConfig, params: number): Optimizer {
   );
 }
 
+/** The round's aggregation (rule, attack, DP) as the config names it; `noiseMultiplier` resolved by the caller. */
+export function aggregationOf(config: RunConfig, noiseMultiplier: number): Aggregation {
+  return new Aggregation(
+    {
+      aggregator: config.aggregator,
+      trimFraction: config.trimFraction,
+      byzantine: assumedByzantine(config),
+      krumSelect: config.krumSelect,
+      centeredClipTau: config.centeredClipTau,
+      centeredClipIterations: config.centeredClipIterations,
+      screenFactor: config.screenFactor,
+      attack: config.attack,
+      attackFraction: config.attackFraction,
+      attackScale: config.attackScale,
+      attackNoise: config.attackNoise,
+      seed: config.seed,
+      dpClip: config.dpClip,
+      noiseMultiplier,
+      dpNoise: config.dpNoise,
+    },
+    config.clients,
+  );
+}
+
 /** The forward-only strategy the config names, talking to clients through `transport`. */
-export function makeStrategy(config: RunConfig, transport: ClientTransport, reconstruct: Reconstructor, optimizer: Optimizer): Strategy {
+export function makeStrategy(
+  config: RunConfig,
+  transport: ClientTransport,
+  reconstruct: Reconstructor,
+  optimizer: Optimizer,
+  aggregation: Aggregation = aggregationOf(config, config.noiseMultiplier ?? 0),
+): Strategy {
   if (config.fedopt === 'fedavg') {
     return new FedAvg(transport, estimatorSettings(config), {
       localSteps: config.localSteps,
@@ -78,5 +109,5 @@ export function makeStrategy(config: RunConfig, transport: ClientTransport, reco
       localOptimizer: config.localOptimizer,
     });
   }
-  return new FedSgd(transport, reconstruct, estimatorSettings(config), optimizer);
+  return new FedSgd(transport, reconstruct, estimatorSettings(config), optimizer, aggregation);
 }

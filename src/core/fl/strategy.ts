@@ -7,7 +7,8 @@ import { directionSeed, type SeedPolicy } from '../zo/seeds.ts';
 import { directionCount, directionSets, type DirectionSet } from '../zo/server.ts';
 import { clipMaxAbs } from './clip.ts';
 import type { Optimizer } from './optimizer.ts';
-import type { ClientTransport } from './transport.ts';
+import type { ClientTransport, EstimateReply, EstimateRequest } from './transport.ts';
+import type { Aggregation } from './aggregation.ts';
 import { deltaBytes, scalarsBytes, taskBytes } from './wire.ts';
 
 export interface RoundInput {
@@ -29,11 +30,13 @@ export interface RoundOutput {
   directions: number;
   /** Scale the ĝ clip applied (1 = untouched). */
   clipScale: number;
+  /** Replies the aggregation rule left out (robust rules), with the reason. */
+  excluded: { clientId: number; reason: string }[];
 }
 
 /** The round's output when no participant replied in time: the model stays as it was. */
 function noReplies(downlinkBytes: number): RoundOutput {
-  return { counted: 0, trainLoss: NaN, forwardPasses: 0, uplinkBytes: 0, downlinkBytes, directions: 0, clipScale: 1 };
+  return { counted: 0, trainLoss: NaN, forwardPasses: 0, uplinkBytes: 0, downlinkBytes, directions: 0, clipScale: 1, excluded: [] };
 }
 
 /** What every strategy reports of the replies it counted. */
@@ -64,6 +67,11 @@ export interface EstimatorSettings {
 /** Rebuilds ĝ = Σ coef_k z_k over the whole parameter vector (in parallel where it can). */
 export type Reconstructor = (sets: DirectionSet[]) => Promise<Float64Array>;
 
+/**
+ * FedSGD in four steps, as Flower's strategies split a round: configure (each participant's task: its seed, K,
+ * σ, scheme), collect (the transport), aggregate (the K-vectors → direction sets, through the round's
+ * Aggregation: attack, DP, rule) and apply (ĝ rebuilt from the seeds, clipped, one optimizer step).
+ */
 export class FedSgd implements Strategy {
   readonly name = 'fedsgd';
   private readonly gradient: Float32Array;
@@ -73,41 +81,63 @@ export class FedSgd implements Strategy {
     private readonly reconstruct: Reconstructor,
     private readonly settings: EstimatorSettings,
     private readonly optimizer: Optimizer,
+    private readonly aggregation: Aggregation | null = null,
   ) {
     this.gradient = new Float32Array(optimizer.size);
   }
 
-  async round({ step, clients, lr }: RoundInput, weights: Float32Array, version: number): Promise<RoundOutput> {
+  configure({ step, clients }: RoundInput): EstimateRequest[] {
     const { K, sigma, scheme, seedPolicy, runSeed } = this.settings;
-    const n = weights.length;
-    const requests = clients.map((clientId) => ({
-      step,
-      clientId,
-      seed: directionSeed(runSeed, seedPolicy, step, clientId),
-      K,
-      sigma,
-      scheme,
-    }));
-    const replies = await this.transport.estimate(requests, weights, version);
-    // The model changes every FedSGD step, so every participant downloads it every round.
-    const downlinkBytes = requests.length * taskBytes(n, true);
-    if (replies.length === 0) return noReplies(downlinkBytes);
+    return clients.map((clientId) => ({ step, clientId, seed: directionSeed(runSeed, seedPolicy, step, clientId), K, sigma, scheme }));
+  }
+
+  /** The direction sets ĝ is rebuilt from, and the replies the rule left out. */
+  aggregate(step: number, requests: readonly EstimateRequest[], replies: readonly EstimateReply[]): { sets: DirectionSet[]; excluded: RoundOutput['excluded'] } {
+    const { K, seedPolicy } = this.settings;
     const seedOf = new Map(requests.map((r) => [r.clientId, r.seed]));
-    const sets = directionSets(
-      replies.map((r) => ({ seed: seedOf.get(r.clientId) as number, scalars: r.scalars, examples: r.examples })),
-      seedPolicy,
-    );
+    const scalars = (rs: readonly { clientId: number; scalars: Float32Array; examples: number }[]) =>
+      rs.map((r) => ({ seed: seedOf.get(r.clientId) as number, scalars: r.scalars, examples: r.examples }));
+    const a = this.aggregation;
+    if (!a) return { sets: directionSets(scalars(replies), seedPolicy), excluded: [] };
+    const vectors = replies.map((r) => ({ clientId: r.clientId, values: r.scalars, examples: r.examples }));
+    if (seedPolicy === 'per-client') {
+      // Client c's scalars multiply its own directions: a rule may screen whole clients, never mix coordinates.
+      const sent = a.sent(vectors, step);
+      const { used, excluded } = a.combine(vectors, step, K);
+      const kept = new Set(used);
+      return { sets: directionSets(scalars(sent.filter((v) => kept.has(v.clientId)).map((v) => ({ clientId: v.clientId, scalars: v.values, examples: v.examples }))), 'per-client'), excluded };
+    }
+    // Shared directions: one K-vector per client, comparable coordinate by coordinate. The mean rule computes
+    // Σ_c (n_c / Σn / K) a_c exactly as directionSets does, so a mean run keeps its bits.
+    const { values, excluded } = a.combine(vectors, step, K);
+    return { sets: [{ seed: seedOf.get(replies[0]!.clientId) as number, coefs: Float32Array.from(values) }], excluded };
+  }
+
+  /** ĝ from the sets, clipped, one optimizer step on `weights`; returns the clip's scale. */
+  async apply(sets: DirectionSet[], weights: Float32Array, lr: number): Promise<number> {
     const grad64 = await this.reconstruct(sets);
     const g = this.gradient;
-    for (let i = 0; i < n; i++) g[i] = grad64[i];
+    for (let i = 0; i < g.length; i++) g[i] = grad64[i]!;
     const clipScale = this.settings.clip > 0 ? clipMaxAbs(g, this.settings.clip) : 1;
     this.optimizer.step(weights, g, lr);
+    return clipScale;
+  }
+
+  async round(input: RoundInput, weights: Float32Array, version: number): Promise<RoundOutput> {
+    const requests = this.configure(input);
+    const replies = await this.transport.estimate(requests, weights, version);
+    // The model changes every FedSGD step, so every participant downloads it every round.
+    const downlinkBytes = requests.length * taskBytes(weights.length, true);
+    if (replies.length === 0) return noReplies(downlinkBytes);
+    const { sets, excluded } = this.aggregate(input.step, requests, replies);
+    const clipScale = await this.apply(sets, weights, input.lr);
     return {
       ...replyTotals(replies),
-      uplinkBytes: replies.length * scalarsBytes(K),
+      uplinkBytes: replies.length * scalarsBytes(this.settings.K),
       downlinkBytes,
       directions: directionCount(sets),
       clipScale,
+      excluded,
     };
   }
 }
@@ -157,6 +187,7 @@ export class FedAvg implements Strategy {
       downlinkBytes,
       directions: replies.length * K * this.local.localSteps,
       clipScale: 1,
+      excluded: [],
     };
   }
 }

@@ -13,7 +13,9 @@ import type { RunConfig } from '../../core/config/index.ts';
 import type { Dataset } from '../../core/data/types.ts';
 import { WorkerPool } from '../engine/pool.ts';
 import type { ClientStream } from '../../core/fl/clientData.ts';
-import { makeOptimizer, type Optimizer } from '../../core/fl/optimizer.ts';
+import { type Optimizer } from '../../core/fl/optimizer.ts';
+import type { Aggregation } from '../../core/fl/aggregation.ts';
+import { serverOptimizer } from '../../core/fl/setup.ts';
 import type { RoundInput, RoundOutput, Strategy } from '../../core/fl/strategy.ts';
 import { deltaBytes, taskBytes } from '../../core/fl/wire.ts';
 import type { BuiltModel } from '../../core/model/types.ts';
@@ -112,20 +114,21 @@ export class BpFedSgd implements Strategy {
   constructor(
     private readonly clients: BpClients,
     private readonly optimizer: Optimizer,
+    /** The round's aggregation on the gradients (the rule, the attack, DP), as BAFFLE's on its K-vectors. */
+    private readonly aggregation: Aggregation,
   ) {
     this.gradient = new Float32Array(optimizer.size);
   }
 
-  async round({ clients, lr }: RoundInput, weights: Float32Array): Promise<RoundOutput> {
+  async round({ step, clients, lr }: RoundInput, weights: Float32Array): Promise<RoundOutput> {
     const n = weights.length;
     const replies = await this.clients.gradients(clients, weights);
     const downlinkBytes = clients.length * taskBytes(n, true);
-    const total = replies.reduce((s, r) => s + r.examples, 0);
-    const mean = new Float64Array(n);
-    for (const r of replies) {
-      const w = r.examples / total;
-      for (let i = 0; i < n; i++) mean[i] += w * r.grad[i]!;
-    }
+    const { values: mean, excluded } = this.aggregation.combine(
+      replies.map((r, i) => ({ clientId: clients[i]!, values: r.grad, examples: r.examples })),
+      step,
+      1,
+    );
     const g = this.gradient;
     for (let i = 0; i < n; i++) g[i] = mean[i]!;
     this.optimizer.step(weights, g, lr);
@@ -137,6 +140,7 @@ export class BpFedSgd implements Strategy {
       downlinkBytes,
       directions: 0,
       clipScale: 1,
+      excluded,
     };
   }
 }
@@ -167,6 +171,7 @@ export class BpFedAvg implements Strategy {
       downlinkBytes: clients.length * taskBytes(n, true),
       directions: 0,
       clipScale: 1,
+      excluded: [],
     };
   }
 }
@@ -179,6 +184,7 @@ export interface Backprop {
 /** The backprop strategy for `config` (algorithm = 'bp'), with its worker threads; close() stops them. */
 export function createBackprop(
   config: RunConfig,
+  aggregation: Aggregation,
   model: BuiltModel,
   map: TrainableMap,
   fullWeights: Float32Array,
@@ -191,12 +197,6 @@ export function createBackprop(
   const strategy =
     config.fedopt === 'fedavg'
       ? new BpFedAvg(clients, { localSteps: config.localSteps, localLr: config.localLr, localOptimizer: config.localOptimizer })
-      : new BpFedSgd(
-          clients,
-          makeOptimizer(
-            { optimizer: config.optimizer, beta1: config.beta1, beta2: config.beta2, momentum: config.momentum, weightDecay: config.weightDecay },
-            params,
-          ),
-        );
+      : new BpFedSgd(clients, serverOptimizer(config, params), aggregation);
   return { strategy, close: () => clients.close() };
 }
