@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { resolveConfig } from '../src/core/config/index.ts';
 import { loadDataset } from '../src/node/data/index.ts';
 import { simulate, type MetricsRecord } from '../src/app/simulation.ts';
+import { epsilonFor } from '../src/core/privacy/index.ts';
 
 const dataset = loadDataset('mnist-10k');
 const withoutTime = (m: MetricsRecord[]) => m.map(({ wallMs: _w, ...rest }) => rest);
@@ -91,4 +92,28 @@ test('a test subset is taken at an even stride, so a class-sorted split still co
   assert.equal(new Set(subset.y).size, 10);
   assert.equal(new Set(dataset.test.y.subarray(0, 200)).size < 10, true, 'the first 200 of mnist-10k miss classes');
   assert.equal(evaluationSplit(dataset.test, null), dataset.test);
+});
+
+test('differential privacy: targetEpsilon picks the noise, records carry ε, and the noise is seeded', async () => {
+  const config = resolveConfig([
+    {
+      hidden: [8], K: 6, clients: 20, participation: 0.25, maxSteps: 6, evalEvery: 2, testSubset: 200,
+      seedPolicy: 'shared', dpClip: 2, targetEpsilon: 4, dpDelta: 1e-5,
+    },
+  ]);
+  const a = await simulate(config, dataset, 2);
+  assert.ok(a.privacy && a.privacy.noiseMultiplier > 0);
+  const eps = a.metrics.map((m) => m.epsilon as number);
+  for (let i = 1; i < eps.length; i++) assert.ok(eps[i]! > eps[i - 1]!, `ε grows with rounds: ${eps}`);
+  const spent = eps[eps.length - 1]!;
+  assert.ok(spent <= 4 && spent > 3.98, `ε after the planned steps ${spent}`);
+  const accounted = epsilonFor({ noiseMultiplier: a.privacy.noiseMultiplier, sampleRate: 5 / 20, steps: 6, delta: 1e-5 });
+  assert.ok(Math.abs(accounted.epsilon - spent) < 1e-9);
+  // A looser budget needs less noise; the same seed gives the same noise, another seed other noise.
+  const loose = await simulate({ ...config, targetEpsilon: 40 }, dataset, 2);
+  assert.ok(loose.privacy!.noiseMultiplier < a.privacy.noiseMultiplier);
+  assert.deepEqual(withoutTime((await simulate(config, dataset, 1)).metrics), withoutTime(a.metrics));
+  const noiseless = await simulate({ ...config, dpClip: null, targetEpsilon: null }, dataset, 2);
+  assert.equal(noiseless.privacy, null);
+  assert.notDeepEqual(noiseless.evalWeights, a.evalWeights);
 });

@@ -18,6 +18,10 @@ export interface RunSummary extends MetricsRecord {
   frozenParams: number;
   totalSteps: number;
   workers: number;
+  /** Differentially private runs: the (ε, δ) spent (ε null = infinite: no noise) and the noise multiplier. */
+  epsilon?: number | null;
+  delta?: number;
+  noiseMultiplier?: number;
 }
 
 /** Files of a run, removed by --force (nothing else in the directory is touched). */
@@ -173,7 +177,13 @@ export function writeModel(dir: string, artifact: ModelArtifact, weights: Float3
 }
 
 /** The summary of a finished run: the last evaluation plus totals. */
-export function summarize(metrics: readonly MetricsRecord[], artifact: ModelArtifact, totalSteps: number, workers: number): RunSummary {
+export function summarize(
+  metrics: readonly MetricsRecord[],
+  artifact: ModelArtifact,
+  totalSteps: number,
+  workers: number,
+  privacy: { delta: number; noiseMultiplier: number } | null = null,
+): RunSummary {
   const last = metrics[metrics.length - 1]!;
   return {
     ...last,
@@ -182,6 +192,7 @@ export function summarize(metrics: readonly MetricsRecord[], artifact: ModelArti
     frozenParams: artifact.frozen,
     totalSteps,
     workers,
+    ...(privacy ? { epsilon: last.epsilon ?? null, delta: privacy.delta, noiseMultiplier: privacy.noiseMultiplier } : {}),
   };
 }
 
@@ -193,12 +204,12 @@ export function writeSummary(dir: string, summary: RunSummary): void {
 export function finishRun(
   dir: string,
   artifact: ModelArtifact,
-  result: { metrics: readonly MetricsRecord[]; evalWeights: Float32Array; totalSteps: number },
+  result: { metrics: readonly MetricsRecord[]; evalWeights: Float32Array; totalSteps: number; privacy: { delta: number; noiseMultiplier: number } | null },
   config: Pick<RunConfig, 'ema'>,
   workers: number,
 ): RunSummary {
   writeModel(dir, artifact, result.evalWeights, config.ema ? 'ema' : 'raw');
-  const summary = summarize(result.metrics, artifact, result.totalSteps, workers);
+  const summary = summarize(result.metrics, artifact, result.totalSteps, workers, result.privacy);
   writeSummary(dir, summary);
   return summary;
 }

@@ -17,7 +17,7 @@ import {
   type MetricsRecord,
 } from '../core/fl/federation.ts';
 import type { Optimizer } from '../core/fl/optimizer.ts';
-import { aggregationOf, evaluationSplit, makeStrategy, serverOptimizer } from '../core/fl/setup.ts';
+import { aggregationOf, evaluationSplit, makeStrategy, privacyOf, serverOptimizer, type Privacy } from '../core/fl/setup.ts';
 import type { Aggregation } from '../core/fl/aggregation.ts';
 import type { Strategy } from '../core/fl/strategy.ts';
 import type { ClientTransport } from '../core/fl/transport.ts';
@@ -47,6 +47,8 @@ export interface SessionResult {
   /** The server's weights at the end, a copy. */
   weights: Float32Array;
   totalSteps: number;
+  /** The run's differential privacy (δ and the noise multiplier), or null. */
+  privacy: { delta: number; noiseMultiplier: number } | null;
 }
 
 export class Session {
@@ -57,6 +59,8 @@ export class Session {
   readonly optimizer: Optimizer;
   /** The round's aggregation rule, simulated attack and differential privacy. */
   readonly aggregation: Aggregation;
+  /** A differentially private run's mechanism and accounting, or null. */
+  readonly privacy: Privacy | null;
   readonly runId: string;
   /** The transport's state the checkpoint restored (client cursors, round log), or {} for a fresh run. */
   readonly restored: Record<string, unknown>;
@@ -73,7 +77,8 @@ export class Session {
     this.weights.set(artifact.initial);
     this.ema = config.ema ? new Ema(this.weights, config.emaDecay) : null;
     this.optimizer = serverOptimizer(config, n);
-    this.aggregation = aggregationOf(config, config.noiseMultiplier ?? 0);
+    this.privacy = privacyOf(config, this.plan.totalSteps);
+    this.aggregation = aggregationOf(config, this.privacy?.noiseMultiplier ?? 0);
     this.progress = freshProgress(config);
     this.runId = opts.runId;
     this.restored = {};
@@ -146,6 +151,7 @@ export class Session {
         weights: this.weights,
         ema: this.ema,
         evaluate: (w) => this.pool.evaluate(w),
+        ...(this.privacy ? { epsilon: this.privacy.epsilon } : {}),
         afterStep: dir
           ? (p) =>
               saveCheckpoint(
@@ -171,6 +177,7 @@ export class Session {
       evalWeights: this.evalWeights(),
       weights: this.weights.slice(),
       totalSteps: this.plan.totalSteps,
+      privacy: this.privacy ? { delta: this.privacy.delta, noiseMultiplier: this.privacy.noiseMultiplier } : null,
     };
   }
 

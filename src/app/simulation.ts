@@ -27,6 +27,8 @@ export interface SimulationResult {
   evalWeights: Float32Array;
   metrics: MetricsRecord[];
   totalSteps: number;
+  /** The run's differential privacy (δ and the noise multiplier), or null. */
+  privacy: { delta: number; noiseMultiplier: number } | null;
 }
 
 export interface CheckpointOptions {

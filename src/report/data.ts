@@ -221,7 +221,8 @@ export function accuracyAt(run: RunData, step: number): number | null {
 }
 
 /** Keys that only shape the estimator (or the machinery): a backprop run matches whatever their values. */
-const NON_MODEL_KEYS: readonly (keyof RunConfig)[] = ['algorithm', 'K', 'sigma', 'scheme', 'seedPolicy', 'clip', 'workers', 'dataDir'];
+// dpClip bounds a K-vector for BAFFLE and a gradient for backprop: two units, each run's own choice.
+const NON_MODEL_KEYS: readonly (keyof RunConfig)[] = ['algorithm', 'K', 'sigma', 'scheme', 'seedPolicy', 'clip', 'workers', 'dataDir', 'dpClip'];
 
 function comparable(c: RunConfig): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -44,6 +44,13 @@ export function relevant(run: RunData, k: keyof RunConfig): boolean {
   if (c.model !== 'wrn' && (k === 'depth' || k === 'width')) return false;
   if (c.model !== 'mlp' && k === 'hidden') return false;
   if (!c.ema && (k === 'emaDecay' || k === 'emaEvery')) return false;
+  if (k === 'trimFraction' && c.aggregator !== 'trimmed-mean') return false;
+  if ((k === 'byzantine' || k === 'krumSelect') && c.aggregator !== 'krum' && c.aggregator !== 'multi-krum') return false;
+  if ((k === 'centeredClipTau' || k === 'centeredClipIterations') && c.aggregator !== 'centered-clip') return false;
+  if (k === 'screenFactor' && c.aggregator !== 'norm-screen') return false;
+  if (k === 'attackScale' && c.attack !== 'scale') return false;
+  if (k === 'attackNoise' && c.attack !== 'gaussian') return false;
+  if (['noiseMultiplier', 'targetEpsilon', 'dpDelta', 'dpNoise'].includes(k) && c.dpClip === null) return false;
   return true;
 }
 

@@ -24,6 +24,8 @@ export interface MetricsRecord {
   directions: number;
   lr: number;
   wallMs: number;
+  /** Differentially private runs: ε spent so far at the run's δ (null: infinite, no noise). */
+  epsilon?: number | null;
 }
 
 export interface StepInfo {
@@ -105,6 +107,8 @@ export interface FederationParts {
   ema: Ema | null;
   /** Evaluates the given weights on the test split. */
   evaluate(weights: Float32Array): Promise<Evaluation>;
+  /** A differentially private run's ε after a number of steps (records carry it). */
+  epsilon?(steps: number): number;
   /** Called after every completed step, before the next starts (checkpoints go here). */
   afterStep?(progress: FederationProgress): void | Promise<void>;
 }
@@ -159,6 +163,10 @@ export async function runFederation(
         lr,
         wallMs: Math.round(performance.now() - started),
       };
+      if (parts.epsilon) {
+        const e = parts.epsilon(step + 1);
+        record.epsilon = Number.isFinite(e) ? e : null;
+      }
       progress.metrics.push(record);
       progress.lossSinceEval = 0;
       progress.stepsSinceEval = 0;

@@ -1,6 +1,7 @@
 // The federation's parts as a run configuration names them — the same in the simulation, the networked
 // server and every client (a client recomputes its shard and minibatch stream from the config alone).
-import { assumedByzantine, type RunConfig } from '../config/index.ts';
+import { assumedByzantine, participantsOf, type RunConfig } from '../config/index.ts';
+import { DEFAULT_ALPHAS, computeRdp, noiseMultiplierFor, rdpToEpsilon } from '../privacy/index.ts';
 import type { Split } from '../data/types.ts';
 import { mixSeed } from '../rng/directions.ts';
 import { UniformRng as Rng } from '../rng/uniform.ts';
@@ -68,6 +69,40 @@ export function serverOptimizer(config: RunConfig, params: number): Optimizer {
     { optimizer: config.optimizer, beta1: config.beta1, beta2: config.beta2, momentum: config.momentum, weightDecay: config.weightDecay },
     params,
   );
+}
+
+/** A differentially private run's mechanism and its accounting (null when the run is not private). */
+export interface Privacy {
+  noiseMultiplier: number;
+  /** Participants / clients: the sampling rate of a round. */
+  sampleRate: number;
+  delta: number;
+  /** ε at δ after `steps` rounds (Infinity without noise). */
+  epsilon(steps: number): number;
+}
+
+/**
+ * The privacy of the run `config` describes over `totalSteps` rounds: the noise multiplier given, or the one
+ * that spends `targetEpsilon` over the planned steps (the RDP accountant of the sampled Gaussian mechanism,
+ * src/core/privacy; sampling here is a fixed number of clients per round, accounted as Poisson at that rate).
+ */
+export function privacyOf(config: RunConfig, totalSteps: number): Privacy | null {
+  if (config.dpClip === null) return null;
+  const sampleRate = participantsOf(config) / config.clients;
+  const delta = config.dpDelta;
+  const noiseMultiplier = config.noiseMultiplier ?? noiseMultiplierFor(config.targetEpsilon as number, delta, sampleRate, totalSteps);
+  // RDP composes linearly over identical rounds: one round's curve, scaled, gives ε after any number of them.
+  const perStep = noiseMultiplier > 0 ? computeRdp(sampleRate, noiseMultiplier, 1) : null;
+  return {
+    noiseMultiplier,
+    sampleRate,
+    delta,
+    epsilon: (steps) => {
+      if (steps === 0) return 0;
+      if (perStep === null) return Infinity;
+      return rdpToEpsilon(DEFAULT_ALPHAS, perStep.map((r) => r * steps), delta).epsilon;
+    },
+  };
 }
 
 /** The round's aggregation (rule, attack, DP) as the config names it; `noiseMultiplier` resolved by the caller. */

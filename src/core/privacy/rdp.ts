@@ -19,7 +19,8 @@
  * Composition: RDP adds up over steps, so T identical steps give T·ε(α).
  *
  * Conversion to (ε, δ)-DP, minimised over the order list:
- *   'improved' (default; Opacus ≥ 1.0 `get_privacy_spent`, TF-Privacy since Dec. 2020 / dp_accounting;
+ *   'improved' (default; Opacus `get_privacy_spent` since v0.14 / April 2021, so all of 1.x; TF-Privacy since
+ *              Dec. 2020 and dp_accounting;
  *              Balle et al. 2020, "Hypothesis testing interpretations and Rényi DP", Thm. 21; Canonne, Kamath
  *              & Steinke 2020, Prop. 12):   ε = ε(α) − (log δ + log α)/(α − 1) + log((α − 1)/α)
  *   'classic'  (Mironov 2017, "Rényi Differential Privacy", Prop. 3; TF-Privacy before Dec. 2020, the
