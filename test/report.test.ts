@@ -159,6 +159,7 @@ test('suite reading of an ablation: each variant against the base run, BAFFLE an
     status: 'done',
     params: null,
     frozenParams: null,
+    privacy: null,
   });
   const suite: SuiteData = {
     name: 'ablation', dir: '/runs', title: 'Ablation', description: '', command: null, commands: [], source: null, overrides: {}, notes: null,
@@ -190,6 +191,7 @@ test('fine-tuning table: each fine-tuning run beside its backprop counterpart an
     status: 'done',
     params,
     frozenParams: frozen,
+    privacy: null,
   });
   const init = '/runs/pretrain';
   const runs = [
@@ -206,4 +208,79 @@ test('fine-tuning table: each fine-tuning run beside its backprop counterpart an
   assert.match(rows[0]!, /\[head\]/);
   assert.match(rows[0]!, /init pretrain, trainable \["last:1"\], K = 100 \| 1,290 of 132,490 \| 10 \| 85\.00% \| 87\.50% \(head-bp\) \| 2\.50 \| 80\.00% \(scratch\) \| \+5\.00 \|/);
   assert.equal(fineTuneTable({ ...suite, runs: runs.slice(0, 2) }, { mdDir: '/runs', outDir: '/runs/report', command: 'x' }), null);
+});
+
+test('robustness table: one row per aggregator and algorithm, one column per attack, changes from the clean run', async () => {
+  const { DEFAULT_CONFIG } = await import('../src/core/config/index.ts');
+  const { robustnessTable, robustnessReading, attackFractionPoints } = await import('../src/report/robustness.ts');
+  const run = (id: string, over: Partial<RunConfig>, accuracy: number): RunData => ({
+    id,
+    dir: `/runs/${id}`,
+    config: { ...DEFAULT_CONFIG, hidden: [128], seedPolicy: 'shared', ...over },
+    metrics: [
+      { epoch: 1, step: 10, testAccuracy: accuracy, testLoss: 1, trainLoss: 1, forwardPasses: 1, uplinkBytes: 1, downlinkBytes: 1, directions: 0, lr: 0.01, wallMs: 1000 },
+    ],
+    finished: true,
+    status: 'done',
+    params: null,
+    frozenParams: null,
+    privacy: null,
+  });
+  const flip = (f: number): Partial<RunConfig> => ({ attack: 'sign-flip', attackFraction: f });
+  const runs = [
+    run('median-30', { aggregator: 'median', ...flip(0.3) }, 0.86),
+    run('mean-0', { aggregator: 'mean' }, 0.9),
+    run('mean-30', { aggregator: 'mean', ...flip(0.3) }, 0.5),
+    run('median-0', { aggregator: 'median' }, 0.88),
+    run('bp-mean-0', { aggregator: 'mean', algorithm: 'bp' }, 0.95),
+    run('bp-mean-30', { aggregator: 'mean', algorithm: 'bp', ...flip(0.3) }, 0.6),
+    run('mean-10', { aggregator: 'mean', ...flip(0.1) }, 0.8),
+  ];
+  const suite: SuiteData = { name: 'byz', dir: '/runs', title: 'Byz', description: '', command: null, commands: [], source: null, overrides: {}, notes: null, runs };
+  const table = robustnessTable(suite, (r) => r.dir)!;
+  const lines = table.split('\n');
+  assert.equal(lines[0], '| aggregator | algorithm | clean | 10% sign-flip | 30% sign-flip |');
+  assert.equal(lines[2], '| mean | BAFFLE | [90.00%](/runs/mean-0) | [80.00%](/runs/mean-10) (−10.00) | [50.00%](/runs/mean-30) (−40.00) |');
+  assert.equal(lines[3], '| mean | backprop | [95.00%](/runs/bp-mean-0) | — | [60.00%](/runs/bp-mean-30) (−35.00) |');
+  assert.equal(lines[4], '| median | BAFFLE | [88.00%](/runs/median-0) | — | [86.00%](/runs/median-30) (−2.00) |');
+  assert.equal(lines.length, 5);
+  const reading = robustnessReading(suite).join(' ');
+  assert.match(reading, /At 30% sign-flip, BAFFLE with median reached 86\.00% \(−2\.00 from its clean run\) against the mean's 50\.00% \(−40\.00\)/);
+  const points = attackFractionPoints(suite)!;
+  assert.equal(points.length, runs.length);
+  assert.deepEqual(points.find((p) => p.run === 'bp-mean-30'), { aggregator: 'mean', algorithm: 'backprop', fraction: 0.3, accuracy: 0.6, run: 'bp-mean-30' });
+  // A suite without attacks has no such table.
+  assert.equal(robustnessTable({ ...suite, runs: runs.filter((r) => r.config.attack === 'none') }, (r) => r.dir), null);
+});
+
+test('privacy table: a row per target ε (∞ last), BAFFLE beside DP backprop with ε spent, noise multiplier and drop', async () => {
+  const { DEFAULT_CONFIG } = await import('../src/core/config/index.ts');
+  const { privacyTable } = await import('../src/report/robustness.ts');
+  const run = (id: string, over: Partial<RunConfig>, accuracy: number, privacy: RunData['privacy']): RunData => ({
+    id,
+    dir: `/runs/${id}`,
+    config: { ...DEFAULT_CONFIG, hidden: [128], seedPolicy: 'shared', ...over },
+    metrics: [
+      { epoch: 1, step: 10, testAccuracy: accuracy, testLoss: 1, trainLoss: 1, forwardPasses: 1, uplinkBytes: 1, downlinkBytes: 1, directions: 0, lr: 0.01, wallMs: 1000 },
+    ],
+    finished: true,
+    status: 'done',
+    params: null,
+    frozenParams: null,
+    privacy,
+  });
+  const runs = [
+    run('eps8', { dpClip: 2, targetEpsilon: 8 }, 0.85, { epsilon: 7.999, delta: 1e-5, noiseMultiplier: 0.7 }),
+    run('no-dp', {}, 0.9, null),
+    run('eps1', { dpClip: 2, targetEpsilon: 1 }, 0.7, { epsilon: 0.9995, delta: 1e-5, noiseMultiplier: 3.25 }),
+    run('bp-eps1', { dpClip: 0.2, targetEpsilon: 1, algorithm: 'bp' }, 0.4, { epsilon: 1, delta: 1e-5, noiseMultiplier: 3.25 }),
+    run('bp-no-dp', { algorithm: 'bp' }, 0.95, null),
+  ];
+  const suite: SuiteData = { name: 'dp', dir: '/runs', title: 'DP', description: '', command: null, commands: [], source: null, overrides: {}, notes: null, runs };
+  const lines = privacyTable(suite, (r) => r.dir)!.split('\n');
+  assert.equal(lines.length, 5);
+  assert.equal(lines[2], '| 1 (δ = 0.00001) | [70.00%](/runs/eps1) | 1.00 | 3.250 | −20.00 | [40.00%](/runs/bp-eps1) | 1.00 | 3.250 | −55.00 |');
+  assert.equal(lines[3], '| 8 (δ = 0.00001) | [85.00%](/runs/eps8) | 8.00 | 0.700 | −5.00 | — | — | — | — |');
+  assert.equal(lines[4], '| ∞ | [90.00%](/runs/no-dp) | ∞ | 0 | — | [95.00%](/runs/bp-no-dp) | ∞ | 0 | — |');
+  assert.equal(privacyTable({ ...suite, runs: runs.filter((r) => r.config.dpClip === null) }, (r) => r.dir), null);
 });

@@ -20,6 +20,8 @@ export interface RunData {
   /** Trained and frozen parameter counts (summary.json; null before it, frozen null for runs made before the artifact). */
   params: number | null;
   frozenParams: number | null;
+  /** The (ε, δ) the run spent and the noise multiplier it used (summary.json of a run with dpClip; else null). */
+  privacy: { epsilon: number | null; delta: number; noiseMultiplier: number } | null;
   status: RunStatus | 'finished' | 'unfinished';
 }
 
@@ -63,7 +65,9 @@ export function loadRun(dir: string, id = basename(dir), status?: RunStatus): Ru
   // the backprop baseline did not exist, so a run without `algorithm` is a BAFFLE run).
   const config = { ...structuredClone(DEFAULT_CONFIG), ...readJson<Partial<RunConfig>>(join(dir, 'config.json')) } as RunConfig;
   const finished = existsSync(join(dir, 'summary.json'));
-  const summary = finished ? readJson<{ params?: number; frozenParams?: number }>(join(dir, 'summary.json')) : null;
+  const summary = finished
+    ? readJson<{ params?: number; frozenParams?: number; epsilon?: number | null; delta?: number; noiseMultiplier?: number }>(join(dir, 'summary.json'))
+    : null;
   return {
     id,
     dir,
@@ -73,6 +77,10 @@ export function loadRun(dir: string, id = basename(dir), status?: RunStatus): Ru
     status: status ?? (finished ? 'finished' : 'unfinished'),
     params: summary?.params ?? null,
     frozenParams: summary?.frozenParams ?? null,
+    privacy:
+      summary && typeof summary.delta === 'number' && typeof summary.noiseMultiplier === 'number'
+        ? { epsilon: typeof summary.epsilon === 'number' ? summary.epsilon : null, delta: summary.delta, noiseMultiplier: summary.noiseMultiplier }
+        : null,
   };
 }
 

@@ -22,6 +22,7 @@ import {
   type SuiteData,
 } from './data.ts';
 import type { Plot } from './plots.ts';
+import { privacyTable, robustnessReading, robustnessTable } from './robustness.ts';
 
 export interface MarkdownContext {
   /** Directory the markdown file lives in (links are made relative to it). */
@@ -221,8 +222,29 @@ export function suiteSection(suite: SuiteData, plots: readonly Plot[], ctx: Mark
       '',
     );
   }
+  const runLink = (r: RunData) => link(ctx, r.dir);
+  const robustness = robustnessTable(suite, runLink);
+  if (robustness) {
+    lines.push(
+      '**Final test accuracy per aggregator under each attack**, BAFFLE beside backprop (same attack, same rule, same seed); ' +
+        'in brackets the change from the same rule and algorithm without attackers, in points.',
+      '',
+      robustness,
+      '',
+    );
+  }
+  const privacy = privacyTable(suite, runLink);
+  if (privacy) {
+    lines.push(
+      '**Accuracy against the privacy budget**, (ε, δ) client-level DP from the RDP accountant (docs/privacy.md): the target ε, ' +
+        'the ε the run spent (at its last step) and the noise multiplier chosen for it; the change is from the run without DP.',
+      '',
+      privacy,
+      '',
+    );
+  }
   for (const p of plots) lines.push(`![${p.title}](${link(ctx, `${ctx.outDir}/${p.file}`)})`, '');
-  const reading = suiteReading(suite);
+  const reading = [...robustnessReading(suite), ...suiteReading(suite)];
   if (reading.length > 0 || suite.notes) {
     lines.push('### Reading', '');
     if (reading.length > 0) lines.push(`**Measured.** ${reading.join(' ')}`, '');

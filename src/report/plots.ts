@@ -19,6 +19,7 @@ import {
   type RunData,
   type SuiteData,
 } from './data.ts';
+import { attackFractionPoints } from './robustness.ts';
 
 type Spec = Record<string, unknown>;
 
@@ -356,9 +357,34 @@ export function memoryPlot(mem: MemoryData, name: string): Plot {
   };
 }
 
+/** Final accuracy against the share of Byzantine clients: a line per aggregator, BAFFLE solid, backprop dashed. */
+export function accuracyVsAttackFraction(suite: SuiteData): Plot | null {
+  const points = attackFractionPoints(suite);
+  if (!points) return null;
+  const fractions = [...new Set(points.map((p) => p.fraction))].sort((a, b) => a - b);
+  return {
+    file: `${suite.name}-accuracy-vs-attackers.png`,
+    title: 'Final accuracy against the share of Byzantine clients',
+    spec: chart(`${short(suite)}: final test accuracy against the share of attackers`, 'solid: BAFFLE; dashed: backprop under the same attack and aggregator', {
+      width: 620,
+      height: 340,
+      data: { values: points },
+      mark: { type: 'line', point: { size: 80, filled: true }, strokeWidth: 2.5 },
+      encoding: {
+        x: { field: 'fraction', type: 'quantitative', title: 'share of Byzantine clients', axis: { values: fractions, format: '.0%' } },
+        y: { field: 'accuracy', type: 'quantitative', title: 'final test accuracy', axis: { format: '.0%' }, scale: { domain: [accuracyFloor(points.map((p) => p.accuracy)), 1] } },
+        color: { field: 'aggregator', type: 'nominal', title: 'aggregator', scale: { scheme: 'tableau10' } },
+        strokeDash: DASH,
+        detail: { field: 'algorithm' },
+        tooltip: [{ field: 'run' }, { field: 'accuracy', format: '.2%' }],
+      },
+    }),
+  };
+}
+
 /** The suite's plots, in reading order (those that do not apply are left out). */
 export function suitePlots(suite: SuiteData): Plot[] {
-  return [accuracyCurves(suite), accuracyVsK(suite), baffleVsBackprop(suite), bytesPerRound(suite), accuracyVsForwardPasses(suite), accuracyVsWallTime(suite)].filter(
+  return [accuracyVsAttackFraction(suite), accuracyCurves(suite), accuracyVsK(suite), baffleVsBackprop(suite), bytesPerRound(suite), accuracyVsForwardPasses(suite), accuracyVsWallTime(suite)].filter(
     (p): p is Plot => p !== null,
   );
 }
