@@ -279,8 +279,8 @@ test('privacy table: a row per target ε (∞ last), BAFFLE beside DP backprop w
   const suite: SuiteData = { name: 'dp', dir: '/runs', title: 'DP', description: '', command: null, commands: [], source: null, overrides: {}, notes: null, runs };
   const lines = privacyTable(suite, (r) => r.dir)!.split('\n');
   assert.equal(lines.length, 5);
-  assert.equal(lines[2], '| 1 (δ = 0.00001) | [70.00%](/runs/eps1) | 1.00 | 3.250 | −20.00 | [40.00%](/runs/bp-eps1) | 1.00 | 3.250 | −55.00 |');
-  assert.equal(lines[3], '| 8 (δ = 0.00001) | [85.00%](/runs/eps8) | 8.00 | 0.700 | −5.00 | — | — | — | — |');
+  assert.equal(lines[2], '| 1 (δ = 1e−5) | [70.00%](/runs/eps1) | 1.00 | 3.250 | −20.00 | [40.00%](/runs/bp-eps1) | 1.00 | 3.250 | −55.00 |');
+  assert.equal(lines[3], '| 8 (δ = 1e−5) | [85.00%](/runs/eps8) | 8.00 | 0.700 | −5.00 | — | — | — | — |');
   assert.equal(lines[4], '| ∞ | [90.00%](/runs/no-dp) | ∞ | 0 | — | [95.00%](/runs/bp-no-dp) | ∞ | 0 | — |');
   assert.equal(privacyTable({ ...suite, runs: runs.filter((r) => r.config.dpClip === null) }, (r) => r.dir), null);
 });

@@ -157,7 +157,7 @@ export function privacyTable(suite: SuiteData, link: (r: RunData) => string): st
     const b = find(false, key);
     const p = find(true, key);
     const delta = (b ?? p)?.privacy?.delta;
-    return `| ${key}${delta !== undefined ? ` (δ = ${delta})` : ''} | ${[...cell(b, find(false, '∞')), ...cell(p, find(true, '∞'))].join(' | ')} |`;
+    return `| ${key}${delta !== undefined ? ` (δ = ${delta < 1e-3 ? delta.toExponential().replace('e-', 'e−') : delta})` : ''} | ${[...cell(b, find(false, '∞')), ...cell(p, find(true, '∞'))].join(' | ')} |`;
   });
   return [
     '| target ε | BAFFLE | ε spent | noise multiplier | change from no DP, points | DP backprop | ε spent | noise multiplier | change from no DP, points |',
