@@ -9,6 +9,15 @@ import { median, now, spread, type ZooEntry } from './lib.ts';
 
 export interface ClientResult {
   model: string;
+  /** 'gaussian' (default) or 'lowrank' (with rank). */
+  perturbation?: string;
+  rank?: number;
+  /**
+   * One worker's on-CPU time of a client step of K+1 = 101 passes at batch B, as a fraction of one batched
+   * inference over the same 101·B examples through the same engine (on-CPU, same thread): 1 = the speed of
+   * inference. Measured for 1 worker.
+   */
+  fractionOfBatched?: number;
   label: string;
   workers: number;
   batch: number;
@@ -52,13 +61,15 @@ export interface ClientBenchOptions {
   /** Target wall time of one repetition (ms). */
   targetMs?: number;
   reps?: number;
+  perturbation?: 'gaussian' | 'lowrank';
+  rank?: number;
 }
 
 export async function benchClient(entry: ZooEntry, opts: ClientBenchOptions): Promise<ClientResult> {
   const batch = opts.batch ?? 32;
   const W = opts.workers;
   const cost = forwardCost(entry.config);
-  const data: ClientWorkerData = { config: entry.config, batch, sigma: 1e-4 };
+  const data: ClientWorkerData = { config: entry.config, batch, sigma: 1e-4, perturbation: opts.perturbation ?? 'gaussian', rank: opts.rank ?? 1 };
   const pool = new WorkerPool<ClientRunTask, ClientRunResult>(new URL('./clientWorker.ts', import.meta.url), W, data);
   try {
     let k = 0;
@@ -114,12 +125,25 @@ export async function benchClient(entry: ZooEntry, opts: ClientBenchOptions): Pr
       waits.push(wait / (cpu + wait));
       if (!parts.every((p) => Number.isFinite(p.lossSum))) throw new Error(`${entry.id}: non-finite loss`);
     }
+    // The batched-inference reference (1 worker): (K+1)·B examples in one engine run, on-CPU ms, against the
+    // on-CPU ms of K+1 client passes.
+    let fractionOfBatched: number | undefined;
+    if (W === 1) {
+      const KP1 = 101;
+      const ref = await pool.run({ seed: 0, kStart: 0, kEnd: 0, batchedExamples: KP1 * batch, batchedPasses: 3 });
+      const batchedMs = ref.cpuMs / ref.passes;
+      const stepMs = (KP1 * 1000) / median(cpuRate);
+      fractionOfBatched = batchedMs / stepMs;
+    }
     const passesPerSec = median(rate);
     const regenMs = median(regen);
     const fwdMs = median(fwd);
     const flopPerPass = 2 * cost.macs * batch;
     return {
       model: entry.id,
+      perturbation: opts.perturbation ?? 'gaussian',
+      rank: opts.perturbation === 'lowrank' ? (opts.rank ?? 1) : undefined,
+      fractionOfBatched,
       label: entry.label,
       workers: W,
       batch,

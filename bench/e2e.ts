@@ -27,6 +27,12 @@ export const RECIPES: readonly E2eRecipe[] = [
     label: 'default MLP with shared seeds (server rebuilds K, not C·K, directions)',
     overrides: { seedPolicy: 'shared' },
   },
+  { id: 'default-mlp-lowrank', label: 'default MLP with rank-1 directions (perturbation lowrank)', overrides: { perturbation: 'lowrank' } },
+  {
+    id: 'paper-lenet-lowrank',
+    label: 'paper MNIST LeNet with rank-1 directions (perturbation lowrank)',
+    overrides: { model: 'lenet', norm: 'none', activation: 'hardswish', K: 100, clients: 10, seedPolicy: 'per-client', scheme: 'forward', perturbation: 'lowrank' },
+  },
 ];
 
 export interface E2eResult {

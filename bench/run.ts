@@ -171,6 +171,7 @@ function clientTable(r: Results): Table | null {
   const cpuPeak = r.peak?.bestCpuGflops ?? r.peak?.cpuGflops;
   const rows = r.client.map((c) => [
     c.label,
+    c.perturbation === 'lowrank' ? `lowrank r=${c.rank ?? 1}` : 'gaussian',
     c.params,
     (2 * c.macsPerExample * c.batch) / 1e6,
     c.workers,
@@ -178,6 +179,7 @@ function clientTable(r: Results): Table | null {
     c.passesPerSec,
     `±${pct(c.spread)}`,
     c.passesPerCpuSec,
+    c.fractionOfBatched === undefined ? '—' : pct(c.fractionOfBatched),
     c.regenMsPerPass,
     c.gatherMsPerPass ?? NaN,
     c.runMsPerPass ?? c.forwardMsPerPass,
@@ -193,6 +195,7 @@ function clientTable(r: Results): Table | null {
     title: `Client step: forward passes at batch ${r.client[0]!.batch}, fresh perturbed weights every pass`,
     head: [
       'model',
+      'directions',
       'params',
       'MFLOP/pass',
       'workers',
@@ -200,6 +203,7 @@ function clientTable(r: Results): Table | null {
       'passes/s (wall)',
       'spread',
       'passes/s on-CPU',
+      'batched inference ÷ step',
       'regen+perturb ms',
       'gather ms',
       'run ms',
@@ -219,6 +223,7 @@ function clientTable(r: Results): Table | null {
       '"passes/s on-CPU" divides by each worker thread\'s on-CPU time (/proc/thread-self/schedstat): the rate with an idle core per worker.',
       '"fwd GFLOP/s/core on-CPU": gather + run per busy core, against the MatMul peak measured on on-CPU time.',
       '"run-queue wait" is the share of runnable time the workers waited for a CPU: how much other jobs held the bench back.',
+      '"batched inference ÷ step" (1 worker): on-CPU time of one unperturbed forward pass over (K+1)·B = 101 × 32 examples in the same engine, divided by the on-CPU time of a client step of K+1 = 101 passes at batch 32 (1 = a client step at the speed of inference). lowrank r=1: perturbLowRank (W + σ·A Bᵀ per weight matrix from (m+p) draws; docs/directions.md), still one engine run per direction.',
     ],
   };
 }
@@ -227,10 +232,12 @@ function serverTable(r: Results): Table | null {
   if (!r.server?.length) return null;
   return {
     title: 'Server step: rebuild ĝ from K scalars (SimPool.reconstruct, Float64 accumulator)',
-    head: ['n', 'K', 'workers', 'ms', 'spread', 'ns/param/direction', 'ns/param/direction × workers', 'on-CPU ns/param/direction'],
+    head: ['parameters', 'n', 'directions', 'K × sets', 'workers', 'ms', 'spread', 'ns/param/direction', 'ns/param/direction × workers', 'on-CPU ns/param/direction'],
     rows: r.server.map((s) => [
+      s.layout ?? 'one vector',
       s.n.toExponential(0),
-      s.K,
+      s.perturbation === 'lowrank' ? `lowrank r=${s.rank ?? 1}` : 'gaussian',
+      `${s.K} × ${s.sets ?? 1}`,
       s.workers,
       s.ms,
       `±${pct(s.spread)}`,
@@ -240,6 +247,7 @@ function serverTable(r: Results): Table | null {
     ]),
     notes: [
       'Wall clock through the worker pool (messages included). "on-CPU" is process CPU time (all threads) per parameter per direction: the cost per busy core.',
+      'K × sets: K directions per set; 10 sets = the default recipe\'s per-client seeds (10 clients × K = 100: 1,000 directions per step). lowrank: ĝ = A·diag(a)·Bᵀ per weight matrix (src/core/rng/lowrank.ts), biases Gaussian; docs/directions.md.',
     ],
   };
 }
@@ -248,8 +256,8 @@ function e2eTable(r: Results): Table | null {
   if (!r.e2e?.length) return null;
   const rows = r.e2e.map((e) => {
     let predicted: string | number = '—';
-    const client = r.client?.find((c) => c.model === e.model && c.workers === e.workers);
-    if (client && r.rng) {
+    const client = r.client?.find((c) => c.model === e.model && c.workers === e.workers && (c.perturbation ?? 'gaussian') === 'gaussian');
+    if (client && r.rng && !e.recipe.endsWith('-lowrank')) {
       predicted =
         e.passesPerStep / client.passesPerCpuSec + (e.directionsPerStep * e.params * r.rng.cpuNsPerElementAccumulate * 1e-9) / e.workers;
     }
@@ -478,13 +486,16 @@ async function main(): Promise<void> {
   await section('client', async () => {
     const out: ClientResult[] = [];
     for (const entry of ZOO) {
-      for (const w of [...new Set([1, workers])]) {
-        const r = await benchClient(entry, { workers: w, targetMs: quick ? 150 : 400, reps: quick ? 3 : 7 });
-        console.log(
-          `  ${entry.label.padEnd(22)} ${String(w).padStart(2)} worker(s): ${fmtNum(r.passesPerSec).padStart(6)} passes/s ` +
-            `(regen ${fmtNum(r.regenMsPerPass)} ms + forward ${fmtNum(r.forwardMsPerPass)} ms per pass)`,
-        );
-        out.push(r);
+      for (const perturbation of ['gaussian', 'lowrank'] as const) {
+        for (const w of [...new Set([1, workers])]) {
+          const r = await benchClient(entry, { workers: w, targetMs: quick ? 150 : 400, reps: quick ? 3 : 7, perturbation, rank: 1 });
+          console.log(
+            `  ${entry.label.padEnd(22)} ${perturbation.padEnd(8)} ${String(w).padStart(2)} worker(s): ${fmtNum(r.passesPerSec).padStart(6)} passes/s ` +
+              `(regen ${fmtNum(r.regenMsPerPass)} ms + forward ${fmtNum(r.forwardMsPerPass)} ms per pass)` +
+              (r.fractionOfBatched === undefined ? '' : `, batched inference ÷ step ${(100 * r.fractionOfBatched).toFixed(0)}%`),
+          );
+          out.push(r);
+        }
       }
     }
     results.client = out;
@@ -501,6 +512,16 @@ async function main(): Promise<void> {
         out.push(r);
       }
     }
+    // The default recipe's server step (MLP, 10 clients × K = 100 per-client directions): Gaussian vs low-rank.
+    const variants = [{ perturbation: 'gaussian' as const }, { perturbation: 'lowrank' as const, rank: 1 }, ...(quick ? [] : [{ perturbation: 'lowrank' as const, rank: 4 }])];
+    for (const v of variants) {
+      for (const w of [...new Set([1, workers])]) {
+        const r = await benchServer(0, 100, w, quick ? 3 : 5, 150, { layout: 'MLP 1024-128-10', sets: 10, ...v });
+        const what = v.perturbation === 'lowrank' ? `lowrank r=${v.rank}` : 'gaussian';
+        console.log(`  MLP 1024-128-10, 10 × K=100 ${what}, ${w} worker(s): ${fmtNum(r.ms)} ms, ${fmtNum(r.nsPerParamDir)} ns/param/direction`);
+        out.push(r);
+      }
+    }
     results.server = out;
   });
 
@@ -508,7 +529,7 @@ async function main(): Promise<void> {
     const dataset = loadDataset('mnist-10k');
     const out: E2eResult[] = [];
     for (const recipe of RECIPES) {
-      const steps = quick ? 2 : recipe.id === 'paper-lenet' ? 6 : 10;
+      const steps = quick ? 2 : recipe.id.startsWith('paper-lenet') ? 6 : 10;
       const r = await benchE2e(recipe, dataset, workers, steps);
       console.log(`  ${recipe.label}: ${fmtNum(r.secPerStep)} s/step over ${r.steps} steps`);
       out.push(r);

@@ -6,11 +6,20 @@ import { SimPool } from '../src/node/sim/simPool.ts';
 import type { ModelConfig } from '../src/core/model/types.ts';
 import { seededZooArtifact } from '../src/core/model/zooArtifact.ts';
 import type { DirectionSet } from '../src/core/zo/server.ts';
+import { mixSeed } from '../src/core/rng/directions.ts';
+import { lowRankPlan } from '../src/core/rng/lowrank.ts';
 import { median, now, spread } from './lib.ts';
 
 export interface ServerResult {
   n: number;
+  /** Directions per set (K), and the number of sets (1 = shared seeds; C = per-client). */
   K: number;
+  sets?: number;
+  /** 'gaussian' (default) or 'lowrank'. */
+  perturbation?: string;
+  rank?: number;
+  /** What the parameters are: 'one vector' (default) or a layout's name, e.g. 'MLP 1024-128-10'. */
+  layout?: string;
   workers: number;
   /** Median wall ms of one reconstruction. */
   ms: number;
@@ -40,14 +49,48 @@ function tinyDataset(): Dataset {
   return { name: 'bench', inputShape: [1, 2, 2], classes: 2, train: split, test: { ...split } };
 }
 
-export async function benchServer(n: number, K: number, workers: number, reps = 5, targetMs = 150): Promise<ServerResult> {
+/** Layouts of the zoo's models, for the rebuild of ĝ over real tensor shapes (low-rank directions need them). */
+export const SERVER_LAYOUTS: Record<string, { name: string; shape: number[] }[]> = {
+  'MLP 1024-128-10': [
+    { name: 'fc1.weight', shape: [128, 1024] },
+    { name: 'fc1.bias', shape: [128] },
+    { name: 'fc2.weight', shape: [10, 128] },
+    { name: 'fc2.bias', shape: [10] },
+  ],
+};
+
+export interface ServerBenchOptions {
+  /** A layout of SERVER_LAYOUTS (n is then its size); default one vector of n. */
+  layout?: string;
+  perturbation?: 'gaussian' | 'lowrank';
+  rank?: number;
+  /** Direction sets (per-client seeds: one per client), K directions each; default 1. */
+  sets?: number;
+}
+
+export async function benchServer(n: number, K: number, workers: number, reps = 5, targetMs = 150, opts: ServerBenchOptions = {}): Promise<ServerResult> {
   // Reconstruction only: the workers never build an engine, so the model is the tiny one with a layout of n.
-  const model = { ...seededZooArtifact(TINY_MODEL, 1), params: n, layout: [{ name: 'w', shape: [n], offset: 0, size: n }] };
-  const pool = new SimPool(model, tinyDataset(), workers);
+  let offset = 0;
+  const layout = opts.layout
+    ? SERVER_LAYOUTS[opts.layout]!.map((e) => {
+        const size = e.shape.reduce((a, d) => a * d, 1);
+        const r = { ...e, offset, size };
+        offset += size;
+        return r;
+      })
+    : [{ name: 'w', shape: [n], offset: 0, size: n }];
+  if (opts.layout) n = offset;
+  const model = { ...seededZooArtifact(TINY_MODEL, 1), params: n, layout };
+  const rank = opts.rank ?? 1;
+  const lowrank = opts.perturbation === 'lowrank' ? lowRankPlan(layout, rank) : null;
+  const pool = new SimPool(model, tinyDataset(), workers, lowrank);
+  const nSets = opts.sets ?? 1;
   try {
-    const coefs = new Float32Array(K);
-    for (let k = 0; k < K; k++) coefs[k] = ((k % 7) - 3) * 1e-3 + 1e-4;
-    const sets: DirectionSet[] = [{ seed: 0x5e7e, coefs }];
+    const sets: DirectionSet[] = Array.from({ length: nSets }, (_, c) => {
+      const coefs = new Float32Array(K);
+      for (let k = 0; k < K; k++) coefs[k] = ((k % 7) - 3) * 1e-3 + 1e-4;
+      return { seed: nSets === 1 ? 0x5e7e : mixSeed(0x5e7e, c), coefs };
+    });
     await pool.reconstruct(sets); // start-up + JIT
     // Each repetition repeats the rebuild until ~targetMs, so small n are not all timer noise.
     const t1 = now();
@@ -67,16 +110,20 @@ export async function benchServer(n: number, K: number, workers: number, reps = 
       cpu.push((c.user + c.system) / 1000 / inner);
     }
     const m = median(ms);
-    const ns = (m * 1e6) / (n * K);
+    const ns = (m * 1e6) / (n * K * nSets);
     return {
       n,
       K,
+      sets: nSets,
+      perturbation: opts.perturbation ?? 'gaussian',
+      rank: opts.perturbation === 'lowrank' ? rank : undefined,
+      layout: opts.layout ?? 'one vector',
       workers: pool.workers,
       ms: m,
       nsPerParamDir: ns,
       nsPerParamDirPerCore: ns * pool.workers,
       spread: spread(ms),
-      cpuNsPerParamDir: (median(cpu) * 1e6) / (n * K),
+      cpuNsPerParamDir: (median(cpu) * 1e6) / (n * K * nSets),
     };
   } finally {
     await pool.close();

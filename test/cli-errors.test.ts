@@ -153,6 +153,7 @@ const ROWS: Row[] = [
   },
 
   // run: the model and the data
+  { name: 'run: perturbation lowrank with the backprop baseline', args: ['run', '--set', 'perturbation=lowrank', '--set', 'algorithm=bp', '--out', OUT], code: 2, stderr: /perturbation 'lowrank' with algorithm 'bp'/, noFile: [OUT] },
   { name: 'run: missing model file', args: ['run', '--set', 'model={dir}/nope.onnx', '--out', OUT], code: 2, stderr: /model file '.*nope\.onnx' does not exist/, noFile: [OUT] },
   { name: 'run: model is a directory', setup: (d) => mkdirSync(join(d, 'm.onnx')), args: ['run', '--set', 'model={dir}/m.onnx', '--out', OUT], code: 2, stderr: /model file '.*m\.onnx' is a directory, not a file/, noFile: [OUT] },
   { name: 'run: model is random bytes', args: ['run', '--set', 'model={fx}/random.onnx', '--out', OUT], code: 2, stderr: /random\.onnx is not an ONNX model/, noFile: [OUT] },
@@ -167,6 +168,7 @@ const ROWS: Row[] = [
   { name: 'run: missing init', args: ['run', '--set', 'init={dir}/gone.onnx', '--out', OUT], code: 2, stderr: /init file '.*gone\.onnx' does not exist/, noFile: [OUT] },
 
   // serve
+  { name: 'serve: perturbation lowrank', args: ['serve', '--tokens', '{fx}/tokens.json', '--port', '0', '--set', 'perturbation=lowrank', '--out', OUT], code: 2, stderr: /perturbation 'lowrank' with baffle serve/, noFile: [OUT] },
   { name: 'serve: port in use', args: ['serve', '--tokens', '{fx}/tokens.json', '--port', '{busy}', '--out', OUT], code: 2, stderr: /port \d+ on 127\.0\.0\.1 is in use by another process/, hint: /--port/, noFile: [OUT] },
   { name: 'serve: --tls-cert without --tls-key', args: ['serve', '--tokens', '{fx}/tokens.json', '--tls-cert', '{fx}/not-a-cert.pem', '--out', OUT], code: 2, stderr: /--tls-cert and --tls-key go together/, noFile: [OUT] },
   { name: 'serve: missing TLS certificate', args: ['serve', '--tokens', '{fx}/tokens.json', '--tls-cert', '{dir}/cert.pem', '--tls-key', '{dir}/key.pem', '--port', '0', '--out', OUT], code: 2, stderr: /--tls-cert '.*cert\.pem' does not exist/, noFile: [OUT] },

@@ -17,8 +17,8 @@ export interface Proc {
 
 const live = new Set<ChildProcess>();
 
-export function baffle(args: string[], cwd?: string): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function baffle(args: string[], cwd?: string, env?: NodeJS.ProcessEnv): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let out = '';
   child.stdout?.on('data', (d) => (out += d));
@@ -59,8 +59,8 @@ export async function waitFor<T>(what: string, fn: () => T | null | undefined | 
 }
 
 /** Starts `baffle serve` and waits until it listens; returns the process and its port. */
-export async function startServer(args: string[]): Promise<{ proc: Proc; port: number; url: string }> {
-  const proc = baffle(['serve', ...args]);
+export async function startServer(args: string[], env?: NodeJS.ProcessEnv): Promise<{ proc: Proc; port: number; url: string }> {
+  const proc = baffle(['serve', ...args], undefined, env);
   const m = await waitFor(
     'the server to listen',
     () => {

@@ -77,7 +77,7 @@ export async function runSimulation(opts: RunOptions): Promise<RunSummary> {
         say(modelLine(config, artifact));
         say(
           `federation: ${config.clients} clients (${config.partition}, shard sizes ${Math.min(...info.shardSizes)}–${Math.max(...info.shardSizes)}), ` +
-            `${config.algorithm === 'bp' ? 'backprop baseline' : `${config.fedopt} K=${config.K} σ=${config.sigma} ${config.scheme} differences, ${config.seedPolicy} seeds`}, ` +
+            `${config.algorithm === 'bp' ? 'backprop baseline' : `${config.fedopt} K=${config.K} σ=${config.sigma} ${config.scheme} differences, ${config.seedPolicy} seeds${config.perturbation === 'lowrank' ? `, rank-${config.rank} directions` : ''}`}, ` +
             `${info.totalSteps} steps (${info.stepsPerEpoch}/epoch), ${info.workers} workers`,
         );
         say(`output: ${outDir}`);

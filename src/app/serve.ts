@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { RunConfig, ServerConfig } from '../core/config/index.ts';
-import { ConfigError } from '../core/config/index.ts';
+import { ConfigError, secAggThresholdOf } from '../core/config/index.ts';
+import { fixedPointScale } from '../core/secagg/quantize.ts';
 import type { MetricsRecord } from '../core/fl/federation.ts';
 import { clientModel } from '../core/model/artifact.ts';
 import { resolveWorkers } from '../node/config.ts';
@@ -167,6 +168,13 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
         `${config.fedopt} K=${config.K} σ=${config.sigma} ${config.scheme} differences, ${config.seedPolicy} seeds, ` +
         `${plan.totalSteps} steps (${plan.stepsPerEpoch}/epoch), quorum ${serverConfig.quorum}, round timeout ${serverConfig.roundTimeout}s`,
     );
+    if (config.secureAggregation) {
+      const S = fixedPointScale(plan.participants, config.secAggRange);
+      say(
+        `secure aggregation: threshold ${secAggThresholdOf(config)} of ${plan.participants}, values clipped to ±${config.secAggRange}, ` +
+          `32-bit fixed point with scale 2^${Math.log2(S)} (each coordinate of the sum within ${(plan.participants / S).toExponential(1)})`,
+      );
+    }
     say(`output: ${outDir}`);
 
     if (session.resumedAt < plan.totalSteps) {

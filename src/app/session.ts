@@ -3,7 +3,7 @@
 // (simulated clients, src/app/simulation.ts) and `baffle serve` (clients over WebSocket) differ only in the
 // ClientTransport they hand to train().
 import { isDeepStrictEqual } from 'node:util';
-import type { RunConfig } from '../core/config/index.ts';
+import { DEFAULT_CONFIG, type RunConfig } from '../core/config/index.ts';
 import type { Dataset } from '../core/data/types.ts';
 import { UserError } from '../core/errors.ts';
 import { Ema } from '../core/fl/ema.ts';
@@ -24,6 +24,7 @@ import type { ClientTransport } from '../core/fl/transport.ts';
 import { clientModel, type ModelArtifact } from '../core/model/artifact.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../node/checkpoint.ts';
 import { SimPool } from '../node/sim/simPool.ts';
+import { lowRankPlan } from '../core/rng/lowrank.ts';
 
 export interface SessionOptions {
   config: RunConfig;
@@ -72,7 +73,8 @@ export class Session {
     this.plan = planFederation(config, dataset.train.count);
     const test = evaluationSplit(dataset.test, config.testSubset);
     const train = opts.remoteClients ? { x: new Float32Array(0), y: new Uint8Array(0), count: 0 } : dataset.train;
-    this.pool = new SimPool(clientModel(artifact), { train, test }, opts.workers);
+    const lowrank = config.perturbation === 'lowrank' ? lowRankPlan(artifact.layout, config.rank) : null;
+    this.pool = new SimPool(clientModel(artifact), { train, test }, opts.workers, lowrank);
     this.weights = this.pool.weights;
     this.weights.set(artifact.initial);
     this.ema = config.ema ? new Ema(this.weights, config.emaDecay) : null;
@@ -99,7 +101,8 @@ export class Session {
   private restore(dir: string): void {
     const { config, artifact } = this.opts;
     const ck = loadCheckpoint(dir);
-    if (!isDeepStrictEqual({ ...ck.config, workers: config.workers }, { ...config })) {
+    // Keys added after the checkpoint was written take their defaults: what that run did.
+    if (!isDeepStrictEqual({ ...structuredClone(DEFAULT_CONFIG), ...ck.config, workers: config.workers }, { ...config })) {
       throw new UserError(`the checkpoint in ${dir} was made with a different configuration`);
     }
     if (ck.weights.length !== artifact.params) {

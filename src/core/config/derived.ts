@@ -10,3 +10,8 @@ export function participantsOf(config: Pick<RunConfig, 'participation' | 'client
 export function assumedByzantine(config: Pick<RunConfig, 'byzantine' | 'attackFraction' | 'participation' | 'clients'>): number {
   return config.byzantine ?? Math.round(config.attackFraction * participantsOf(config));
 }
+
+/** Secure aggregation's Shamir threshold: the key, or a majority of the participants (at least 2). */
+export function secAggThresholdOf(config: Pick<RunConfig, 'secAggThreshold' | 'participation' | 'clients'>): number {
+  return config.secAggThreshold ?? Math.max(2, Math.floor(participantsOf(config) / 2) + 1);
+}

@@ -116,6 +116,12 @@ export const RUN_KEYS = {
   K: key(int(1), 100, 'number of perturbation directions per client per step (uplink = K scalars)'),
   sigma: key(num(0, true), 1e-4, 'perturbation scale σ (keep well above the quantization step of low-precision clients)'),
   scheme: key(oneOf('forward', 'central'), 'forward', "difference scheme: 'forward' (K+1 passes) or 'central' (2K passes)"),
+  perturbation: key(
+    oneOf('gaussian', 'lowrank'),
+    'gaussian',
+    "direction distribution: 'gaussian' (z ~ N(0, I_n), the paper's) or 'lowrank' (each weight matrix gets z = A Bᵀ/√rank from Gaussian A, B, biases stay Gaussian: (m+p)·rank draws instead of m·p; docs/directions.md); baffle run only",
+  ),
+  rank: key(int(1), 1, "perturbation 'lowrank': the rank r of each weight matrix's direction A Bᵀ/√r (integer ≥ 1)"),
   seedPolicy: key(
     oneOf('shared', 'per-client'),
     'per-client',
@@ -168,6 +174,21 @@ export const RUN_KEYS = {
   targetEpsilon: key(or(num(0, true), null, 'null'), null, 'differential privacy: the ε at dpDelta the run may spend; picks the noise multiplier for the planned steps'),
   dpDelta: key(num(0, true, 1, true), 1e-5, 'differential privacy: δ of the reported (ε, δ)'),
   dpNoise: key(oneOf('central', 'distributed'), 'central', "differential privacy: 'central' (the server noises the sum) or 'distributed' (each client adds its share)"),
+  secureAggregation: key(
+    bool,
+    false,
+    "secure aggregation of the K scalars (Bonawitz et al. 2017, docs/secure-aggregation.md): the server learns only the sum of the participants' vectors; needs seedPolicy 'shared', aggregator 'mean', fedopt 'fedsgd'",
+  ),
+  secAggThreshold: key(
+    or(int(2), null, 'null (= a majority of the participants: floor(participants / 2) + 1, at least 2)'),
+    null,
+    'secure aggregation: Shamir threshold t, the clients whose shares rebuild a secret; a round needs t clients to the end, and t − 1 colluding clients with the server learn nothing',
+  ),
+  secAggRange: key(
+    num(0, true),
+    100,
+    'secure aggregation: every coordinate a client sends (its weighted scalars, weight and loss) is clipped to [−range, range] before the 32-bit fixed point',
+  ),
   seed: key(int(0, 2 ** 32 - 1), 1, 'master random seed, integer in [0, 2^32 - 1]'),
   workers: key(or(int(1), 'auto', "'auto'"), 'auto', "worker threads for client simulation: positive integer or 'auto' (one per core)"),
 };

@@ -5,7 +5,7 @@
 import { parse as parseToml } from 'smol-toml';
 import { UserError } from '../errors.ts';
 import { FASHION_MNIST_DEFAULT_DIR } from '../data/names.ts';
-import { assumedByzantine, participantsOf } from './derived.ts';
+import { assumedByzantine, participantsOf, secAggThresholdOf } from './derived.ts';
 import {
   DEFAULT_SERVER_CONFIG,
   isOnnxPath,
@@ -240,8 +240,24 @@ function combinationProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>, raw: Read
     }
   }
   problems.push(...robustnessProblems(c, ok));
+  problems.push(...perturbationProblems(c, ok, raw));
+  problems.push(...secureAggregationProblems(c, ok));
   if (both('inputMean', 'inputStd') && c.inputMean.length > 1 && c.inputStd.length > 1 && c.inputMean.length !== c.inputStd.length) {
     problems.push(`inputMean has ${c.inputMean.length} values and inputStd ${c.inputStd.length}: give one value, or one per channel for both`);
+  }
+  return problems;
+}
+
+/** Problems of the direction distribution (perturbation, rank) with the keys it cannot go with (yet). */
+function perturbationProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>, raw: Readonly<Record<string, unknown>>): string[] {
+  const problems: string[] = [];
+  if (!(['perturbation', 'rank', 'algorithm'] as ConfigKey[]).every((k) => ok.has(k))) return problems;
+  if (c.perturbation === 'gaussian') {
+    if ('rank' in raw && c.rank !== RUN_KEYS.rank.default) problems.push(`rank ${c.rank} with perturbation 'gaussian': rank applies to perturbation 'lowrank'`);
+    return problems;
+  }
+  if (c.algorithm === 'bp') {
+    problems.push("perturbation 'lowrank' with algorithm 'bp': perturbation and rank apply to algorithm 'baffle' (the backprop baseline uses no directions)");
   }
   return problems;
 }
@@ -281,6 +297,28 @@ function robustnessProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>): string[] 
   return problems;
 }
 
+/** Problems of secure aggregation with the rest of the configuration (it sums shared-direction K-vectors only). */
+function secureAggregationProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>): string[] {
+  const keys: ConfigKey[] = ['secureAggregation', 'secAggThreshold', 'seedPolicy', 'aggregator', 'attack', 'algorithm', 'fedopt', 'dpClip', 'clients', 'participation'];
+  if (!keys.every((k) => ok.has(k))) return [];
+  const problems: string[] = [];
+  if (!c.secureAggregation) {
+    if (c.secAggThreshold !== null) problems.push('secAggThreshold without secureAggregation: set secureAggregation = true, or drop secAggThreshold');
+    return problems;
+  }
+  const why = 'the server only learns the sum of the K-vectors';
+  if (c.algorithm === 'bp') problems.push(`secureAggregation with algorithm 'bp': secure aggregation sums BAFFLE's K scalars; the backprop baseline sends gradients in the clear`);
+  if (c.fedopt !== 'fedsgd') problems.push(`secureAggregation with fedopt '${c.fedopt}': secure aggregation sums FedSGD's K scalars; use fedopt 'fedsgd'`);
+  if (c.seedPolicy !== 'shared') problems.push(`secureAggregation with seedPolicy '${c.seedPolicy}': ${why}, which is meaningful only when every client's scalars multiply the same directions; use seedPolicy 'shared'`);
+  if (c.aggregator !== 'mean') problems.push(`secureAggregation with aggregator '${c.aggregator}': ${why}, and a robust rule needs every client's vector; use aggregator 'mean'`);
+  if (c.attack !== 'none') problems.push(`secureAggregation with attack '${c.attack}': the simulated Byzantine clients replace vectors the server never sees; use attack 'none'`);
+  if (c.dpClip !== null) problems.push('secureAggregation with dpClip: per-client DP clipping needs each vector at the server; differential privacy under secure aggregation is not implemented');
+  const m = participantsOf(c);
+  if (m < 2) problems.push(`secureAggregation with ${m} participant per round: a sum of one vector is that vector; raise clients or participation`);
+  else if (secAggThresholdOf(c) > m) problems.push(`secAggThreshold ${secAggThresholdOf(c)} is more than the ${m} participants per round`);
+  return problems;
+}
+
 /**
  * The configuration of `baffle serve`: the layers hold run keys and server keys side by side. Server keys are
  * validated here, the rest by resolveConfig; all problems of both are reported together.
@@ -302,6 +340,9 @@ export function resolveServeConfig(
   const server = { ...DEFAULT_SERVER_CONFIG, ...values } as ServerConfig;
   if (run && typeof server.minClients === 'number' && server.minClients > run.clients) {
     problems.push(`minClients: ${server.minClients} is more than the ${run.clients} clients of the federation`);
+  }
+  if (run && run.perturbation === 'lowrank') {
+    problems.push("perturbation 'lowrank' with baffle serve: the network protocol does not carry low-rank directions yet (clients would perturb with Gaussian ones); use baffle run, or perturbation 'gaussian'");
   }
   if (problems.length > 0 || run === null) throw new ConfigError(problems);
   return { run, server };

@@ -35,13 +35,14 @@ export async function localTrain(
       K: task.K,
       sigma: task.sigma,
       scheme: task.scheme,
+      lowrank: task.lowrank ?? null,
     });
     lossSum += est.loss;
     forwardPasses += est.forwardPasses;
     const coefs = new Float32Array(task.K);
     for (let k = 0; k < task.K; k++) coefs[k] = est.scalars[k] / task.K;
     grad64.fill(0);
-    accumulateSets(grad64, [{ seed: task.seeds[step], coefs }]);
+    accumulateSets(grad64, [{ seed: task.seeds[step], coefs }], 0, n, task.lowrank ?? null);
     for (let i = 0; i < n; i++) grad[i] = grad64[i];
     if (task.clip > 0) clipMaxAbs(grad, task.clip);
     optimizer.step(local, grad, task.lr);

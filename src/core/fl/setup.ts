@@ -60,6 +60,7 @@ export function estimatorSettings(config: RunConfig): EstimatorSettings {
     scheme: config.scheme,
     seedPolicy: config.seedPolicy,
     clip: config.clip,
+    secureAggregation: config.secureAggregation,
   };
 }
 

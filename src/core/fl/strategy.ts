@@ -2,14 +2,14 @@
 // FedSGD (the paper's protocol): every participant sends K scalars for one minibatch; the server rebuilds
 // ĝ from the seeds, clips it and takes one optimizer step. FedAvg: every participant takes several local
 // ZO steps and sends its model delta; the server applies the example-weighted mean delta.
-import type { Scheme } from '../zo/scheme.ts';
+import { forwardPassesPerEstimate, type Scheme } from '../zo/scheme.ts';
 import { directionSeed, type SeedPolicy } from '../zo/seeds.ts';
 import { directionCount, directionSets, type DirectionSet } from '../zo/server.ts';
 import { clipMaxAbs } from './clip.ts';
 import type { Optimizer } from './optimizer.ts';
 import type { ClientTransport, EstimateReply, EstimateRequest } from './transport.ts';
 import type { Aggregation } from './aggregation.ts';
-import { deltaBytes, scalarsBytes, taskBytes } from './wire.ts';
+import { deltaBytes, scalarsBytes, secAggBytes, taskBytes } from './wire.ts';
 
 export interface RoundInput {
   step: number;
@@ -62,6 +62,8 @@ export interface EstimatorSettings {
   seedPolicy: SeedPolicy;
   /** Max-abs clip of ĝ (0 = off). */
   clip: number;
+  /** Secure aggregation: the transport returns only the sum of the K-vectors (shared directions, the mean). */
+  secureAggregation?: boolean;
 }
 
 /** Rebuilds ĝ = Σ coef_k z_k over the whole parameter vector (in parallel where it can). */
@@ -123,7 +125,34 @@ export class FedSgd implements Strategy {
     return clipScale;
   }
 
+  /** A round under secure aggregation: ĝ from the sum Σ w_c a_c / Σ w_c, which is all the server learns. */
+  private async secureRound(input: RoundInput, weights: Float32Array, version: number): Promise<RoundOutput> {
+    const requests = this.configure(input);
+    if (!this.transport.secureEstimate) throw new Error('this transport cannot aggregate securely');
+    const { survivors, sum } = await this.transport.secureEstimate(requests, weights, version);
+    const { K } = this.settings;
+    const m = requests.length;
+    const wire = secAggBytes(K, m);
+    const downlinkBytes = m * (taskBytes(weights.length, true) + wire.downlink);
+    if (survivors.length === 0 || !(sum[K]! > 0)) return noReplies(downlinkBytes);
+    const coefs = new Float32Array(K);
+    for (let k = 0; k < K; k++) coefs[k] = sum[k]! / sum[K]! / K;
+    const sets: DirectionSet[] = [{ seed: requests[0]!.seed, coefs }];
+    const clipScale = await this.apply(sets, weights, input.lr);
+    return {
+      counted: survivors.length,
+      trainLoss: sum[K + 1]! / survivors.length,
+      forwardPasses: survivors.length * forwardPassesPerEstimate(K, this.settings.scheme),
+      uplinkBytes: survivors.length * wire.uplink,
+      downlinkBytes,
+      directions: directionCount(sets),
+      clipScale,
+      excluded: [],
+    };
+  }
+
   async round(input: RoundInput, weights: Float32Array, version: number): Promise<RoundOutput> {
+    if (this.settings.secureAggregation) return this.secureRound(input, weights, version);
     const requests = this.configure(input);
     const replies = await this.transport.estimate(requests, weights, version);
     // The model changes every FedSGD step, so every participant downloads it every round.

@@ -27,3 +27,18 @@ export interface WireCounters {
   uplinkBytes: number;
   downlinkBytes: number;
 }
+
+/**
+ * Secure aggregation, per client and round beyond the task (m participants, K scalars; docs/secure-aggregation.md):
+ * uplink = advertise (two 32-byte keys) + shares (SHA-256 commitment, m − 1 ciphertexts of 124 bytes + peer id)
+ * + masked input (K + 2 words) + reveal (m shares of 48 bytes + id), four headers; downlink = roster (m × (id +
+ * two keys)) + inbox (m − 1 ciphertexts + id) + unmask (m ids), three headers.
+ */
+export function secAggBytes(K: number, m: number): { uplink: number; downlink: number } {
+  const CT = 124;
+  const SHARE = 48;
+  return {
+    uplink: 4 * HEADER_BYTES + 64 + 32 + (m - 1) * (CT + U32) + (K + 2) * U32 + m * (SHARE + U32),
+    downlink: 3 * HEADER_BYTES + m * (U32 + 64) + (m - 1) * (CT + U32) + m * U32,
+  };
+}

@@ -10,6 +10,9 @@ import { localTrain } from '../fl/localTrain.ts';
 import { clientStream } from '../fl/setup.ts';
 import { exampleSize, type ClientModel } from '../model/artifact.ts';
 import { estimate } from '../zo/task.ts';
+import { SecAggClient } from '../secagg/client.ts';
+import type { SecAggCrypto } from '../secagg/crypto.ts';
+import { secAggVector } from '../secagg/quantize.ts';
 import {
   CloseCode,
   decodeServerFrame,
@@ -185,6 +188,7 @@ export type ClientEvent =
   | { kind: 'disconnected'; reason: string; retryInMs: number }
   | { kind: 'result'; round: number; loss: number }
   | { kind: 'refused-frame'; message: string }
+  | { kind: 'secagg'; round: number; message: string }
   | { kind: 'finished'; outcome: ClientOutcome; reason: string | null };
 
 export interface ClientOptions {
@@ -197,6 +201,13 @@ export interface ClientOptions {
   onEvent?(event: ClientEvent): void;
   /** Bytes of every frame received and sent (for a page's counters). */
   onBytes?(received: number, sent: number): void;
+  /**
+   * Secure aggregation's primitives on this platform (node:crypto in `baffle join`, WebCrypto in a browser).
+   * Without them the client refuses a server that aggregates securely (a browser whose WebCrypto lacks X25519).
+   */
+  secAggCrypto?: SecAggCrypto;
+  /** Debugging: the plain vector a secure round adds into the sum (never sent). */
+  onSecAggInput?(round: number, vector: Float64Array): void;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -206,6 +217,8 @@ export class FederatedClient {
   private stopped = false;
   private current: ClientSocket | null = null;
   private wake: (() => void) | null = null;
+  /** The open secure-aggregation round (it survives a reconnect: its keys and secrets are the client's). */
+  private secagg: SecAggClient | null = null;
   /** Why run() returned 'refused' or 'gave-up'. */
   why: string | null = null;
 
@@ -336,6 +349,12 @@ export class FederatedClient {
               ws.close();
               return;
             }
+            if (msg.config.secureAggregation === true && !this.opts.secAggCrypto) {
+              fatal = 'the server aggregates securely (secureAggregation = true), which this client does not support: its platform lacks X25519 key agreement (WebCrypto X25519, in recent browsers)';
+              send({ type: 'error', code: 'client-setup', message: fatal, task: null });
+              ws.close();
+              return;
+            }
             authenticated = true;
             heartbeatMs = Math.max(100, msg.heartbeatMs);
             if (this.model && this.model.runId !== msg.runId) this.model = null;
@@ -367,7 +386,17 @@ export class FederatedClient {
                 if (model.weights.length !== p.model.params) throw new Error(`model of ${model.weights.length} values, expected ${p.model.params}`);
                 const result = await this.engine.compute(p, this.id, task, model.weights);
                 if (cancelled.has(task.task)) return;
-                send(result);
+                if (result.type === 'result' && task.kind === 'estimate' && task.secagg && result.scalars) {
+                  // Secure aggregation: the scalars stay here; the answer is two fresh public keys.
+                  const crypto = this.opts.secAggCrypto;
+                  if (!crypto) throw new Error('secure aggregation is not supported by this client');
+                  if (task.secagg.dim !== task.K + 2) throw new Error(`task.secagg.dim ${task.secagg.dim} is not K + 2 = ${task.K + 2}`);
+                  const vector = secAggVector(result.scalars, result.examples, task.batchSize, result.loss);
+                  this.opts.onSecAggInput?.(task.round, vector);
+                  const sa = await SecAggClient.create(this.id, task.round, task.secagg, vector, crypto);
+                  this.secagg = sa;
+                  send({ type: 'sa-advertise', task: task.task, round: task.round, ...sa.publicKeys });
+                } else send(result);
                 if (result.type === 'result') this.emit({ kind: 'result', round: result.round, loss: result.loss });
               })
               .catch((e) => {
@@ -388,6 +417,31 @@ export class FederatedClient {
           case 'done':
             done = true;
             return;
+          case 'sa-roster':
+          case 'sa-inbox':
+          case 'sa-unmask': {
+            const sa = this.secagg;
+            if (!sa || sa.round !== msg.round) {
+              this.emit({ kind: 'secagg', round: msg.round, message: `${msg.type} for a round this client holds no secure-aggregation state for (ignored)` });
+              return;
+            }
+            const step = msg.type === 'sa-roster' ? sa.onRoster(msg) : msg.type === 'sa-inbox' ? sa.onInbox(msg) : Promise.resolve().then(() => sa.onUnmask(msg));
+            void step
+              .then((reply) => {
+                for (const peer of sa.undecryptable.splice(0)) {
+                  this.emit({ kind: 'secagg', round: msg.round, message: `the shares from client ${peer} did not decrypt: they are left out` });
+                }
+                send(reply);
+                if (reply.type === 'sa-reveal' && this.secagg === sa) this.secagg = null;
+              })
+              .catch((e: Error) => {
+                // A server frame the client will not answer: say why, and forget the round (it gives nothing more).
+                if (this.secagg === sa) this.secagg = null;
+                this.emit({ kind: 'secagg', round: msg.round, message: `refused ${msg.type}: ${e.message}` });
+                send({ type: 'error', code: 'secagg-refused', message: `${msg.type}: ${e.message}`.slice(0, 900), task: null });
+              });
+            return;
+          }
         }
       };
     });

@@ -6,6 +6,9 @@
 // Platform-free: it runs in Node and in browsers (HMAC by WebCrypto, byte order checked at run time).
 import { Packr, Unpackr } from 'msgpackr';
 import { ModelFieldError, parseClientModel, type ClientModel } from '../model/artifact.ts';
+import { bytesU32, u32Bytes, type SecAggClientMessage, type SecAggServerMessage, type SecAggTaskSpec } from '../secagg/messages.ts';
+
+export type * from '../secagg/messages.ts';
 
 export const PROTOCOL_VERSION = 1;
 /** WebSocket subprotocol a client must offer (Sec-WebSocket-Protocol). */
@@ -89,6 +92,8 @@ interface TaskBase {
 export interface EstimateTaskMsg extends TaskBase {
   kind: 'estimate';
   seed: number;
+  /** Secure aggregation (docs/protocol.md §12): answer with `sa-advertise`, never with the scalars. nil = off. */
+  secagg?: SecAggTaskSpec | null;
 }
 
 export interface LocalTrainTaskMsg extends TaskBase {
@@ -124,7 +129,7 @@ export interface DoneMsg {
   round: number;
 }
 
-export type ServerMessage = ChallengeMsg | WelcomeMsg | ModelMsg | TaskMsg | CancelMsg | PingMsg | ErrorMsg | DoneMsg;
+export type ServerMessage = ChallengeMsg | WelcomeMsg | ModelMsg | TaskMsg | CancelMsg | PingMsg | ErrorMsg | DoneMsg | SecAggServerMessage;
 
 // ---------------------------------------------------------------------------------------------------
 // Messages, client → server
@@ -165,7 +170,7 @@ export interface ClientErrorMsg {
   task: number | null;
 }
 
-export type ClientMessage = HelloMsg | ResultMsg | PongMsg | ClientErrorMsg;
+export type ClientMessage = HelloMsg | ResultMsg | PongMsg | ClientErrorMsg | SecAggClientMessage;
 
 // ---------------------------------------------------------------------------------------------------
 // Framing
@@ -208,7 +213,7 @@ export function bytesFloat32(b: Uint8Array): Float32Array {
 /** Encodes one message as a frame; Float32Array fields go as `bin` of little-endian float32. */
 export function encode(msg: ServerMessage | ClientMessage): Uint8Array {
   const plain: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(msg)) plain[k] = v instanceof Float32Array ? float32Bytes(v) : v;
+  for (const [k, v] of Object.entries(msg)) plain[k] = v instanceof Float32Array ? float32Bytes(v) : v instanceof Uint32Array ? u32Bytes(v) : v;
   return packr.pack(plain);
 }
 
@@ -300,9 +305,69 @@ export function decodeClientFrame(data: Uint8Array, isBinary = true): ClientMess
         message: f.get('message', isStr(1000), 'a string (≤ 1000 characters)'),
         task: f.get('task', orNull(isU32), 'an unsigned integer or nil'),
       };
+    case 'sa-advertise':
+      return {
+        type,
+        task: f.get('task', isU32, 'an unsigned integer'),
+        round: f.get('round', isNat, 'a non-negative integer'),
+        cPk: f.get('cPk', binOf(32), '32 bytes (bin)'),
+        sPk: f.get('sPk', binOf(32), '32 bytes (bin)'),
+      };
+    case 'sa-shares':
+      return {
+        type,
+        round: f.get('round', isNat, 'a non-negative integer'),
+        commit: f.get('commit', binOf(32), '32 bytes (bin)'),
+        shares: f.get('shares', listOf({ to: isU32, ct: isBinMax(1024) }), 'an array of {to: u32, ct: bin}').map((e) => ({ to: e.to as number, ct: e.ct as Uint8Array })),
+      };
+    case 'sa-masked': {
+      const masked = f.get('masked', (v): v is Uint8Array => isBin(v) && v.byteLength % 4 === 0, 'bin of uint32');
+      return { type, round: f.get('round', isNat, 'a non-negative integer'), masked: bytesU32(masked) };
+    }
+    case 'sa-reveal':
+      return {
+        type,
+        round: f.get('round', isNat, 'a non-negative integer'),
+        shares: f.get('shares', listOf({ of: isU32, share: isBinMax(1024) }), 'an array of {of: u32, share: bin}').map((e) => ({ of: e.of as number, share: e.share as Uint8Array })),
+      };
     default:
       throw new ProtocolError('bad-frame', `unknown message type ${JSON.stringify(type)?.slice(0, 40)}`);
   }
+}
+
+/** Secure-aggregation lists: at most this many entries (a federation round of more clients is not supported). */
+const MAX_LIST = 100_000;
+const binOf =
+  (n: number): Check<Uint8Array> =>
+  (v): v is Uint8Array =>
+    isBin(v) && v.byteLength === n;
+const isBinMax =
+  (n: number): Check<Uint8Array> =>
+  (v): v is Uint8Array =>
+    isBin(v) && v.byteLength <= n;
+/** An array of maps, each with (at least) the given fields passing their checks. */
+function listOf(fields: Record<string, Check<unknown>>): Check<Record<string, unknown>[]> {
+  return (v): v is Record<string, unknown>[] =>
+    Array.isArray(v) &&
+    v.length <= MAX_LIST &&
+    v.every(
+      (e) =>
+        e !== null && typeof e === 'object' && !Array.isArray(e) && !(e instanceof Uint8Array) && Object.entries(fields).every(([k, c]) => c((e as Record<string, unknown>)[k])),
+    );
+}
+const isU32List: Check<number[]> = (v): v is number[] => Array.isArray(v) && v.length <= MAX_LIST && v.every(isU32);
+
+function taskSecAgg(v: unknown): SecAggTaskSpec | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new ProtocolError('bad-frame', 'task.secagg must be a map or nil');
+  const f = new Fields(v as Record<string, unknown>, 'task.secagg');
+  return {
+    threshold: f.get('threshold', (x): x is number => isNat(x) && x >= 1, 'a positive integer'),
+    range: f.get('range', (x): x is number => isFinite(x) && x > 0, 'a positive number'),
+    scale: f.get('scale', (x): x is number => isFinite(x) && x > 0, 'a positive number'),
+    roundingSeed: f.get('roundingSeed', isU32, 'an unsigned integer'),
+    dim: f.get('dim', (x): x is number => isNat(x) && x >= 1, 'a positive integer'),
+  };
 }
 
 /** Decodes and schema-checks a frame sent by the server (a client trusts nothing either). */
@@ -350,7 +415,7 @@ export function decodeServerFrame(data: Uint8Array, isBinary = true): ServerMess
         batchSize: f.get('batchSize', (v): v is number => isNat(v) && v >= 1, 'a positive integer'),
         deadlineMs: f.get('deadlineMs', isNat, 'a non-negative integer'),
       } as const;
-      if (kind === 'estimate') return { ...base, kind, seed: f.get('seed', isU32, 'an unsigned integer') };
+      if (kind === 'estimate') return { ...base, kind, seed: f.get('seed', isU32, 'an unsigned integer'), secagg: taskSecAgg(m.secagg) };
       if (kind === 'local-train') {
         return {
           ...base,
@@ -377,6 +442,27 @@ export function decodeServerFrame(data: Uint8Array, isBinary = true): ServerMess
       };
     case 'done':
       return { type, round: f.get('round', isNat, 'a non-negative integer') };
+    case 'sa-roster':
+      return {
+        type,
+        round: f.get('round', isNat, 'a non-negative integer'),
+        keys: f
+          .get('keys', listOf({ client: isU32, cPk: binOf(32), sPk: binOf(32) }), 'an array of {client: u32, cPk: bin(32), sPk: bin(32)}')
+          .map((e) => ({ client: e.client as number, cPk: e.cPk as Uint8Array, sPk: e.sPk as Uint8Array })),
+      };
+    case 'sa-inbox':
+      return {
+        type,
+        round: f.get('round', isNat, 'a non-negative integer'),
+        shares: f.get('shares', listOf({ from: isU32, ct: isBinMax(1024) }), 'an array of {from: u32, ct: bin}').map((e) => ({ from: e.from as number, ct: e.ct as Uint8Array })),
+      };
+    case 'sa-unmask':
+      return {
+        type,
+        round: f.get('round', isNat, 'a non-negative integer'),
+        survivors: f.get('survivors', isU32List, 'an array of unsigned integers'),
+        dropped: f.get('dropped', isU32List, 'an array of unsigned integers'),
+      };
     default:
       throw new ProtocolError('bad-frame', `unknown message type ${JSON.stringify(type)?.slice(0, 40)}`);
   }

@@ -1,5 +1,6 @@
 // The server side of BAFFLE: aggregate the clients' scalars and rebuild ĝ = Σ coef_k z_k from the seeds.
 import { accumulateDirection } from '../rng/directions.ts';
+import { accumulateLowRank, type LowRankPlan } from '../rng/lowrank.ts';
 
 /** One seed's directions with the coefficient each direction gets in ĝ. */
 export interface DirectionSet {
@@ -44,13 +45,23 @@ export function directionSets(results: ClientScalars[], policy: 'shared' | 'per-
   });
 }
 
-/** g[start, end) += Σ_sets Σ_k coef_k z_k[start, end); the order of the sum is fixed, so any split gives equal bits. */
+/**
+ * g[start, end) += Σ_sets Σ_k coef_k z_k[start, end); the order of the sum is fixed, so any split gives equal bits.
+ * With a low-rank plan (perturbation 'lowrank') the directions are low-rank and ĝ is rebuilt as one matrix
+ * product per weight matrix (accumulateLowRank; g must then be a Float64Array).
+ */
 export function accumulateSets(
   g: Float32Array | Float64Array,
   sets: readonly DirectionSet[],
   start = 0,
   end = g.length,
+  lowrank: LowRankPlan | null = null,
 ): void {
+  if (lowrank) {
+    if (!(g instanceof Float64Array)) throw new TypeError('low-rank directions rebuild ĝ into a Float64Array');
+    accumulateLowRank(g, sets, lowrank, start, end);
+    return;
+  }
   for (const set of sets) {
     for (let k = 0; k < set.coefs.length; k++) {
       const c = set.coefs[k];

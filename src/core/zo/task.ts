@@ -2,6 +2,7 @@
 // it through these functions — the simulation's workers (each taking a range of k), `baffle join`, a browser
 // tab, FedAvg's local steps and `baffle memory` — so they all produce the same bits.
 import { perturbInto } from '../rng/directions.ts';
+import { perturbLowRank, type LowRankPlan } from '../rng/lowrank.ts';
 import type { ForwardSession } from '../engine/types.ts';
 import { forwardPassesPerEstimate, scalarsFromLosses, type Scheme } from './scheme.ts';
 
@@ -11,6 +12,8 @@ export interface EstimateTask {
   K: number;
   sigma: number;
   scheme: Scheme;
+  /** Low-rank directions (perturbation 'lowrank', src/core/rng/lowrank.ts); absent or null = Gaussian. */
+  lowrank?: LowRankPlan | null;
 }
 
 /** A share of one estimate: directions [kStart, kEnd), plus the unperturbed pass L(W) when `base`. */
@@ -63,8 +66,10 @@ async function perturbedLosses(
   range: PassRange,
 ): Promise<Float32Array> {
   const losses = new Float32Array(range.kEnd - range.kStart);
+  const plan = task.lowrank ?? null;
   for (let k = range.kStart; k < range.kEnd; k++) {
-    perturbInto(scratch, weights, sign * task.sigma, task.seed, k);
+    if (plan) perturbLowRank(scratch, weights, sign * task.sigma, plan, task.seed, k);
+    else perturbInto(scratch, weights, sign * task.sigma, task.seed, k);
     losses[k - range.kStart] = await session.loss(scratch);
   }
   return losses;

@@ -16,6 +16,10 @@ import { OrtSession } from '../engine/ort.ts';
 import { checkDataFits, loadRunData } from '../model/load.ts';
 import WebSocket from 'ws';
 import { loadLocalIdx } from './localData.ts';
+import { nodeSecAggCrypto } from '../secagg/crypto.ts';
+import { debugDir } from './secagg.ts';
+import { appendFileSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
 
 
 export interface JoinOptions {
@@ -45,7 +49,7 @@ export interface JoinResult {
 // ---------------------------------------------------------------------------------------------------
 // Node's parts of a client: onnxruntime-node, data from the disk, and `ws` sockets.
 
-function nodePlatform(data: JoinOptions['data']): EnginePlatform {
+export function nodePlatform(data: JoinOptions['data']): EnginePlatform {
   return {
     createSession: (model) => OrtSession.create(model),
     loadData(config, model): ClientData {
@@ -63,7 +67,7 @@ function nodePlatform(data: JoinOptions['data']): EnginePlatform {
   };
 }
 
-function wsOpener(ca: Buffer | undefined): SocketOpener {
+export function wsOpener(ca: Buffer | undefined): SocketOpener {
   return (url, subprotocol, events) => {
     const ws = new WebSocket(url, subprotocol, { ca, perMessageDeflate: false, handshakeTimeout: 10_000, maxPayload: 1 << 30 });
     ws.on('error', (e) => events.error(e.message));
@@ -94,6 +98,11 @@ export async function join(opts: JoinOptions): Promise<JoinResult> {
         agent: 'baffle-join/0.1 (node)',
         open,
         giveUpMs: opts.giveUpMs ?? 0,
+        secAggCrypto: nodeSecAggCrypto,
+        // BAFFLE_SECAGG_DEBUG=DIR: the plain vector of each secure round, for the tests' comparison (never sent).
+        onSecAggInput: debugDir()
+          ? (round, vector) => appendFileSync(joinPath(debugDir()!, `client-${c.id}.jsonl`), `${JSON.stringify({ round, client: c.id, vector: Array.from(vector) })}\n`)
+          : undefined,
         onEvent: (e) => {
           switch (e.kind) {
             case 'connected':
@@ -102,6 +111,8 @@ export async function join(opts: JoinOptions): Promise<JoinResult> {
               return say(`client ${c.id}: ${e.reason}; reconnecting in ${(e.retryInMs / 1000).toFixed(1)}s`);
             case 'refused-frame':
               return say(`client ${c.id}: server refused a frame (${e.message})`);
+            case 'secagg':
+              return opts.log(`client ${c.id}: round ${e.round + 1}: secure aggregation: ${e.message}`);
             case 'finished':
               if (e.outcome === 'refused') opts.log(`client ${c.id}: ${e.reason}; not reconnecting`);
               if (e.outcome === 'gave-up') opts.log(`client ${c.id}: no connection for ${Math.round((opts.giveUpMs ?? 0) / 1000)}s, giving up`);

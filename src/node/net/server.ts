@@ -12,6 +12,11 @@
 // quorum (too many refused) is abandoned: the step passes with no update. Valid results of one attempt are
 // kept for the next: they are computed on the same model version, seeds and minibatches.
 //
+// Secure aggregation (`secureAggregation`). A FedSGD round's tasks are then answered with public keys instead of
+// scalars; once the attempts have gathered at least the threshold's keys, the secure phases run (the core state
+// machine, src/core/secagg/round.ts, driven by ./secagg.ts) and only the survivors' sum comes back. Secure phases
+// that fail (fewer than the threshold left) abandon the round, logged.
+//
 // Minibatch cursors. The server counts the minibatches each client has been assigned (`cursors`) and sends
 // the position with each task, so every client's data stream is a pure function of the server's state: a
 // round that is retried, or replayed after a server restart, uses the same minibatches, and a client that
@@ -24,7 +29,10 @@ import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Listener } from './listener.ts';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { RunConfig, ServerConfig } from '../../core/config/index.ts';
+import { participantsOf, type RunConfig, type ServerConfig } from '../../core/config/index.ts';
+import { secAggSpec } from '../../core/secagg/spec.ts';
+import { SecAggSession } from './secagg.ts';
+import { dequantize as dequantizeWords } from '../../core/secagg/quantize.ts';
 import type { DashboardClient, DashboardStatus, RoundRecord, ServerState } from '../../core/protocol/status.ts';
 import type { ClientModel } from '../../core/model/artifact.ts';
 import type {
@@ -33,6 +41,7 @@ import type {
   EstimateRequest,
   LocalTrainReply,
   LocalTrainRequest,
+  SecureSumReply,
 } from '../../core/fl/transport.ts';
 import { forwardPassesPerEstimate } from '../../core/zo/scheme.ts';
 import {
@@ -47,6 +56,7 @@ import {
   SUBPROTOCOL,
   type ClientMessage,
   type ResultMsg,
+  type SaAdvertiseMsg,
   type ServerMessage,
   type TaskMsg,
 } from '../../core/protocol/protocol.ts';
@@ -146,6 +156,8 @@ interface Participant {
   status: Status;
   task: number | null;
   result: ResultMsg | null;
+  /** Secure rounds: the public keys the participant answered its task with (instead of a result). */
+  keys: { cPk: Uint8Array; sPk: Uint8Array } | null;
 }
 
 interface OpenRound {
@@ -159,6 +171,8 @@ interface OpenRound {
   attemptRunning: boolean;
   deadline: number;
   dropped: { client: number; reason: string }[];
+  /** Secure aggregation: tasks are answered with keys, and the sum is computed in the phases after. */
+  secure: boolean;
 }
 
 interface Outstanding {
@@ -191,6 +205,8 @@ export class NetServer implements ClientTransport {
   private readonly started = Date.now();
   private nextTask = randomInt(1, 2 ** 30);
   private round: OpenRound | null = null;
+  /** The secure-aggregation phases of the open round, while they run. */
+  private secagg: SecAggSession | null = null;
   private modelFrame: { version: number; frame: Uint8Array } | null = null;
   private finished = false;
   /** What the dashboard knows of each client that authenticated since the server started. */
@@ -212,8 +228,10 @@ export class NetServer implements ClientTransport {
     this.batchSize = config.batchSize;
     this.cursors = opts.cursors ? opts.cursors.slice() : new Array(config.clients).fill(0);
     // Largest legitimate client frame: a result with K scalars (FedSGD) or a model delta (FedAvg), plus room.
+    // Secure aggregation adds the shares frame: one 124-byte ciphertext (plus msgpack framing) per peer.
     this.maxFrameBytes =
-      server.maxFrameBytes ?? 16_384 + 4 * (config.fedopt === 'fedavg' ? opts.model.params : config.K);
+      server.maxFrameBytes ??
+      16_384 + 4 * (config.fedopt === 'fedavg' ? opts.model.params : config.K) + (config.secureAggregation ? 200 * participantsOf(config) : 0);
     opts.listener.serve((req, res) => this.onHttp(req, res));
     this.wss = new WebSocketServer({ server: opts.listener.http, maxPayload: this.maxFrameBytes, perMessageDeflate: false });
     this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
@@ -252,7 +270,7 @@ export class NetServer implements ClientTransport {
   // ClientTransport
 
   async estimate(requests: EstimateRequest[], weights: Float32Array, version: number): Promise<EstimateReply[]> {
-    const results = await this.runRound('estimate', requests, weights, version, 1);
+    const { results } = await this.runRound('estimate', requests, weights, version, 1);
     return results.map(({ p, r }) => ({
       clientId: p.clientId,
       scalars: r.scalars as Float32Array,
@@ -262,9 +280,19 @@ export class NetServer implements ClientTransport {
     }));
   }
 
+  /**
+   * A FedSGD round under secure aggregation: the tasks are answered with public keys, then the secure phases run
+   * (src/core/secagg/round.ts) and only the sum of the survivors' vectors comes back. A round whose secure
+   * phases fail (fewer than the threshold left) is abandoned like a round that misses its quorum.
+   */
+  async secureEstimate(requests: EstimateRequest[], weights: Float32Array, version: number): Promise<SecureSumReply> {
+    const { secure } = await this.runRound('estimate', requests, weights, version, 1, true);
+    return secure ?? { survivors: [], sum: new Float64Array(this.opts.config.K + 2) };
+  }
+
   async localTrain(requests: LocalTrainRequest[], weights: Float32Array, version: number): Promise<LocalTrainReply[]> {
     const steps = requests[0]?.seeds.length ?? 1;
-    const results = await this.runRound('local-train', requests, weights, version, steps);
+    const { results } = await this.runRound('local-train', requests, weights, version, steps);
     return results.map(({ p, r }) => ({
       clientId: p.clientId,
       delta: r.delta as Float32Array,
@@ -337,7 +365,8 @@ export class NetServer implements ClientTransport {
     weights: Float32Array,
     version: number,
     batches: number,
-  ): Promise<{ p: Participant; r: ResultMsg }[]> {
+    secure = false,
+  ): Promise<{ results: { p: Participant; r: ResultMsg }[]; secure: SecureSumReply | null }> {
     const t0 = Date.now();
     const in0 = this.bytesIn;
     const out0 = this.bytesOut;
@@ -348,15 +377,18 @@ export class NetServer implements ClientTransport {
       kind,
       batches,
       weights,
-      participants: new Map(requests.map((r) => [r.clientId, { clientId: r.clientId, request: r, status: 'idle', task: null, result: null }])),
+      participants: new Map(requests.map((r) => [r.clientId, { clientId: r.clientId, request: r, status: 'idle', task: null, result: null, keys: null }])),
       attempt: 0,
       attemptRunning: false,
       deadline: 0,
       dropped: [],
+      secure,
     };
     this.round = round;
     const all = [...round.participants.values()];
-    const quorum = this.quorumOf(all.length);
+    // A secure round needs the threshold's clients to the end, whatever the quorum.
+    const threshold = secure ? secAggSpec(this.opts.config, step, 0, all.length).threshold : 0;
+    const quorum = Math.max(this.quorumOf(all.length), threshold);
     const count = (s: Status) => all.filter((p) => p.status === s).length;
     const connectedIdle = () => all.filter((p) => p.status === 'idle' && this.byClient.has(p.clientId)).length;
     let abandoned = false;
@@ -408,12 +440,16 @@ export class NetServer implements ClientTransport {
       this.opts.log(`round ${step + 1}: attempt ${round.attempt} ended with ${count('answered')} valid results, quorum ${quorum}`);
     }
 
-    this.round = null;
-    for (const p of all) {
-      if (p.task !== null && this.tasks.has(p.task)) this.retireTask(p.task);
-      this.cursors[p.clientId] += batches;
+    for (const p of all) if (p.task !== null && this.tasks.has(p.task)) this.retireTask(p.task);
+    let counted = abandoned ? [] : all.filter((p) => p.status === 'answered');
+    let sum: SecureSumReply | null = null;
+    if (secure && !abandoned) {
+      sum = await this.secureRound(round, counted, threshold, timeoutMs);
+      if (sum === null) abandoned = true;
+      counted = sum === null ? [] : sum.survivors.map((c) => round.participants.get(c)!);
     }
-    const counted = abandoned ? [] : all.filter((p) => p.status === 'answered');
+    this.round = null;
+    for (const p of all) this.cursors[p.clientId] += batches;
     this.rounds.push({
       step: step + 1,
       attempts: round.attempt,
@@ -428,7 +464,43 @@ export class NetServer implements ClientTransport {
     this.commits.push(Date.now());
     if (this.commits.length > COMMITS_KEPT) this.commits.shift();
     this.notify();
-    return counted.map((p) => ({ p, r: p.result as ResultMsg }));
+    return { results: counted.map((p) => ({ p, r: p.result as ResultMsg })), secure: sum };
+  }
+
+  /** The secure phases over the participants that advertised keys; null when they fail (logged). */
+  private async secureRound(round: OpenRound, advertised: Participant[], threshold: number, phaseMs: number): Promise<SecureSumReply | null> {
+    const spec = secAggSpec(this.opts.config, round.step, 0, round.participants.size);
+    const session = new SecAggSession(round.step, threshold, spec.dim, spec.scale, {
+      send: (id, msg) => {
+        const conn = this.byClient.get(id);
+        if (!conn) return false;
+        this.send(conn, msg);
+        return true;
+      },
+      connected: (id) => this.byClient.has(id),
+      dropped: (id, reason) => {
+        round.dropped.push({ client: id, reason: `secure aggregation: ${reason}` });
+        this.count('secagg');
+        this.opts.log(`round ${round.step + 1}: secure aggregation dropped client ${id}: ${reason}`);
+      },
+      refused: (id, reason) => {
+        this.count('secagg-refused');
+        this.opts.log(`round ${round.step + 1}: secure aggregation ignored a frame of client ${id}: ${reason}`);
+      },
+      notify: () => this.notify(),
+    });
+    this.secagg = session;
+    try {
+      const keys = new Map(advertised.map((p) => [p.clientId, p.keys!]));
+      const sum = await session.run(keys, (pred, ms) => this.until(pred, ms), phaseMs);
+      if (sum === null) {
+        this.opts.log(`round ${round.step + 1}: secure aggregation failed: ${session.machine.failure}; the step passes without an update`);
+        return null;
+      }
+      return { survivors: sum.survivors, sum: dequantizeWords(sum.words, spec.scale) };
+    } finally {
+      this.secagg = null;
+    }
   }
 
   private sendTask(conn: Conn, round: OpenRound, p: Participant): void {
@@ -461,7 +533,7 @@ export class NetServer implements ClientTransport {
     const msg: TaskMsg =
       'seeds' in r
         ? { ...base, kind: 'local-train', seeds: r.seeds, lr: r.lr, optimizer: r.optimizer, clip: r.clip }
-        : { ...base, kind: 'estimate', seed: r.seed };
+        : { ...base, kind: 'estimate', seed: r.seed, secagg: round.secure ? secAggSpec(this.opts.config, round.step, p.clientId, round.participants.size) : null };
     this.tasks.set(id, { conn, clientId: p.clientId, step: round.step });
     p.status = 'tasked';
     p.task = id;
@@ -512,7 +584,7 @@ export class NetServer implements ClientTransport {
     this.send(conn, { type: 'error', code, message: reason, task, fatal });
   }
 
-  private onResult(conn: Conn, msg: ResultMsg): void {
+  private onResult(conn: Conn, msg: ResultMsg | SaAdvertiseMsg): void {
     const clientId = conn.clientId as number;
     const o = this.tasks.get(msg.task);
     if (!o) {
@@ -538,6 +610,19 @@ export class NetServer implements ClientTransport {
     }
     if (msg.round !== o.step) {
       this.refuse(conn, 'wrong-round', `result names round ${msg.round}, task ${msg.task} belongs to round ${o.step}`, msg.task);
+      return;
+    }
+    if ((msg.type === 'sa-advertise') !== round.secure) {
+      const why = round.secure ? 'this round aggregates securely: answer the task with sa-advertise, never with the scalars' : 'sa-advertise for a round without secure aggregation';
+      this.refuse(conn, 'bad-result', why, msg.task);
+      return;
+    }
+    if (msg.type === 'sa-advertise') {
+      this.retireTask(msg.task);
+      p.status = 'answered';
+      p.task = null;
+      p.keys = { cPk: msg.cPk, sPk: msg.sPk };
+      this.notify();
       return;
     }
     const problem = this.checkResult(round, p, msg);
@@ -872,6 +957,7 @@ export class NetServer implements ClientTransport {
       case 'error':
         this.opts.log(`client ${conn.clientId} reports ${JSON.stringify(msg.code)}: ${JSON.stringify(msg.message)}`);
         if (msg.code === 'missing-model') conn.version = null;
+        if (msg.code === 'secagg-refused') this.secagg?.disconnect(conn.clientId, `refused the round (${msg.message.slice(0, 200)})`);
         if (msg.task !== null && this.tasks.get(msg.task)?.conn === conn) {
           const p = this.round?.participants.get(conn.clientId);
           if (this.round && p && p.task === msg.task) this.drop(this.round, p, `client error: ${msg.message}`, 'client-error');
@@ -879,6 +965,15 @@ export class NetServer implements ClientTransport {
         return;
       case 'result':
         this.onResult(conn, msg);
+        return;
+      case 'sa-advertise':
+        this.onResult(conn, msg);
+        return;
+      case 'sa-shares':
+      case 'sa-masked':
+      case 'sa-reveal':
+        if (this.secagg) this.secagg.receive(conn.clientId, msg);
+        else this.refuse(conn, 'secagg-unexpected', `${msg.type} while no secure-aggregation round runs`, null);
         return;
     }
   }
@@ -965,6 +1060,7 @@ export class NetServer implements ClientTransport {
     if (round && p && p.status === 'tasked' && p.task !== null && this.tasks.get(p.task)?.conn === conn) {
       this.drop(round, p, this.finished ? 'server finished' : 'disconnected mid-round', 'disconnected');
     }
+    if (this.byClient.get(conn.clientId) === undefined) this.secagg?.disconnect(conn.clientId);
     this.notify();
   }
 

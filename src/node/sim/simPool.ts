@@ -7,6 +7,7 @@ import type { PartialLosses } from '../../core/zo/task.ts';
 import { WorkerPool } from '../engine/pool.ts';
 import { BLOCK } from '../../core/rng/directions.ts';
 import type { DirectionSet } from '../../core/zo/server.ts';
+import type { LowRankPlan } from '../../core/rng/lowrank.ts';
 import type {
   EvaluateResult,
   LocalTrainResult,
@@ -32,7 +33,16 @@ export class SimPool {
   private readonly testCount: number;
   private readonly pool: WorkerPool<SimTask, unknown>;
 
-  constructor(model: ClientModel, dataset: Pick<Dataset, 'train' | 'test'>, workers: number) {
+  /**
+   * `lowrank`: the run's low-rank plan (perturbation 'lowrank'), which the clients' tasks and the rebuild of ĝ
+   * use; null = Gaussian directions.
+   */
+  constructor(
+    model: ClientModel,
+    dataset: Pick<Dataset, 'train' | 'test'>,
+    workers: number,
+    readonly lowrank: LowRankPlan | null = null,
+  ) {
     const params = model.params;
     const state: SharedState = {
       model,
@@ -72,7 +82,7 @@ export class SimPool {
     for (let s = 0; s < slices; s++) {
       const start = Math.floor((blocks * s) / slices) * BLOCK;
       const end = Math.min(n, Math.floor((blocks * (s + 1)) / slices) * BLOCK);
-      jobs.push(this.pool.run({ kind: 'reconstruct', sets, start, end }));
+      jobs.push(this.pool.run({ kind: 'reconstruct', sets, start, end, lowrank: this.lowrank }));
     }
     await Promise.all(jobs);
     return this.grad;

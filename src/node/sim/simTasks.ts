@@ -3,6 +3,7 @@
 import type { ClientModel } from '../../core/model/artifact.ts';
 import type { EstimateTask, PassRange } from '../../core/zo/task.ts';
 import type { DirectionSet } from '../../core/zo/server.ts';
+import type { LowRankPlan } from '../../core/rng/lowrank.ts';
 import type { LocalTrainPlan } from '../../core/fl/transport.ts';
 
 /** Buffers every worker maps once: the data (clients read their own indices) and the model state. */
@@ -34,6 +35,8 @@ export interface ReconstructTask {
   sets: DirectionSet[];
   start: number;
   end: number;
+  /** The run's low-rank plan (perturbation 'lowrank'), or null for Gaussian directions. */
+  lowrank: LowRankPlan | null;
 }
 
 /** Loss sum and correct count of evalWeights on test examples [start, end). */

@@ -42,7 +42,7 @@ serveTasks<SimTask>(async (task) => {
     }
     case 'reconstruct': {
       grad.fill(0, task.start, task.end);
-      accumulateSets(grad, task.sets, task.start, task.end);
+      accumulateSets(grad, task.sets, task.start, task.end, task.lowrank);
       return { result: null };
     }
     case 'evaluate': {

@@ -1,6 +1,7 @@
 // The join page's worker: the federated client itself (the platform-free protocol client with onnxruntime-web
 // and the page's files), so that the forward passes never block the page.
 import { ClientEngine, FederatedClient, ModelCache, type ClientSocket, type SocketOpener } from '../../core/protocol/client.ts';
+import { webCryptoSecAgg } from '../../core/secagg/webcrypto.ts';
 import { prepareForModel, type PageData } from '../data.ts';
 import { parseToWorker, type FromWorker, type WorkerStats } from '../messages.ts';
 import { WebOrtSession, type OrtWeb } from '../ortSession.ts';
@@ -61,8 +62,11 @@ async function start(url: string, clientId: number, token: string, data: PageDat
     },
     loadData: (_config, model) => prepareForModel(data, model),
   });
+  // Secure aggregation needs X25519 in this browser's WebCrypto; without it the client refuses a secure server.
+  const secAggCrypto = (await webCryptoSecAgg()) ?? undefined;
   client = new FederatedClient(clientId, token, engine, new ModelCache(), {
     url,
+    secAggCrypto,
     agent: `baffle-web/0.1 (${navigator.userAgent})`.slice(0, 200),
     open: openSocket,
     onEvent: (event) => {
