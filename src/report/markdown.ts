@@ -212,37 +212,26 @@ export function suiteSection(suite: SuiteData, plots: readonly Plot[], ctx: Mark
       '(K floats + 20 bytes for BAFFLE FedSGD; n floats + 20 bytes for a gradient or model delta).',
     '',
   );
-  const fineTune = fineTuneTable(suite, ctx);
-  if (fineTune) {
-    lines.push(
+  const runLink = (r: RunData) => link(ctx, r.dir);
+  // The suite's special tables, each with its caption, where they apply.
+  const captioned: [string, string | null][] = [
+    [
       '**Fine-tuning against backprop and against training from scratch**, at the last step of each run ' +
         '(“trained parameters”: trained of all; the rest are frozen in the graph).',
-      '',
-      fineTune,
-      '',
-    );
-  }
-  const runLink = (r: RunData) => link(ctx, r.dir);
-  const robustness = robustnessTable(suite, runLink);
-  if (robustness) {
-    lines.push(
+      fineTuneTable(suite, ctx),
+    ],
+    [
       '**Final test accuracy per aggregator under each attack**, BAFFLE beside backprop (same attack, same rule, same seed); ' +
         'in brackets the change from the same rule and algorithm without attackers, in points.',
-      '',
-      robustness,
-      '',
-    );
-  }
-  const privacy = privacyTable(suite, runLink);
-  if (privacy) {
-    lines.push(
+      robustnessTable(suite, runLink),
+    ],
+    [
       '**Accuracy against the privacy budget**, (ε, δ) client-level DP from the RDP accountant (docs/privacy.md): the target ε, ' +
         'the ε the run spent (at its last step) and the noise multiplier chosen for it; the change is from the run without DP.',
-      '',
-      privacy,
-      '',
-    );
-  }
+      privacyTable(suite, runLink),
+    ],
+  ];
+  for (const [caption, table] of captioned) if (table) lines.push(caption, '', table, '');
   for (const p of plots) lines.push(`![${p.title}](${link(ctx, `${ctx.outDir}/${p.file}`)})`, '');
   const reading = [...robustnessReading(suite), ...suiteReading(suite)];
   if (reading.length > 0 || suite.notes) {
