@@ -3,7 +3,7 @@
 // (simulated clients, src/app/simulation.ts) and `baffle serve` (clients over WebSocket) differ only in the
 // ClientTransport they hand to train().
 import { isDeepStrictEqual } from 'node:util';
-import { DEFAULT_CONFIG, type RunConfig } from '../core/config/index.ts';
+import { withDefaults, type RunConfig } from '../core/config/index.ts';
 import type { Dataset } from '../core/data/types.ts';
 import { UserError } from '../core/errors.ts';
 import { Ema } from '../core/fl/ema.ts';
@@ -101,8 +101,7 @@ export class Session {
   private restore(dir: string): void {
     const { config, artifact } = this.opts;
     const ck = loadCheckpoint(dir);
-    // Keys added after the checkpoint was written take their defaults: what that run did.
-    if (!isDeepStrictEqual({ ...structuredClone(DEFAULT_CONFIG), ...ck.config, workers: config.workers }, { ...config })) {
+    if (!isDeepStrictEqual({ ...withDefaults(ck.config), workers: config.workers }, { ...config })) {
       throw new UserError(`the checkpoint in ${dir} was made with a different configuration`);
     }
     if (ck.weights.length !== artifact.params) {

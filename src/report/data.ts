@@ -2,7 +2,7 @@
 // report comes from here, i.e. from config.json / metrics.jsonl / summary.json / suite.json / memory.json.
 import { UserError } from '../core/errors.ts';
 import { readMetrics } from '../app/runDir.ts';
-import { DEFAULT_CONFIG, isOnnxPath, participantsOf } from '../core/config/index.ts';
+import { isOnnxPath, participantsOf, withDefaults } from '../core/config/index.ts';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { RunConfig } from '../core/config/index.ts';
@@ -63,7 +63,7 @@ export function loadRun(dir: string, id = basename(dir), status?: RunStatus): Ru
   if (!existsSync(join(dir, 'config.json'))) return null;
   // Keys added after a run was recorded take their defaults: what that run did (e.g. every parameter trained,
   // the backprop baseline did not exist, so a run without `algorithm` is a BAFFLE run).
-  const config = { ...structuredClone(DEFAULT_CONFIG), ...readJson<Partial<RunConfig>>(join(dir, 'config.json')) } as RunConfig;
+  const config = withDefaults(readJson<Partial<RunConfig>>(join(dir, 'config.json')));
   const finished = existsSync(join(dir, 'summary.json'));
   const summary = finished
     ? readJson<{ params?: number; frozenParams?: number; epsilon?: number | null; delta?: number; noiseMultiplier?: number }>(join(dir, 'summary.json'))

@@ -230,6 +230,14 @@ function docs<Table extends Record<string, KeySpec<unknown>>>(table: Table): Rea
 }
 
 export const DEFAULT_CONFIG: Readonly<RunConfig> = defaults(RUN_KEYS);
+
+/**
+ * A configuration recorded by an earlier version (config.json, a checkpoint): keys added since take their
+ * defaults, which is what that run did (every key is added with the default that keeps the old behaviour).
+ */
+export function withDefaults(recorded: Partial<RunConfig>): RunConfig {
+  return { ...structuredClone(DEFAULT_CONFIG), ...recorded } as RunConfig;
+}
 export const CONFIG_KEYS: Readonly<Record<ConfigKey, string>> = docs(RUN_KEYS);
 export const DEFAULT_SERVER_CONFIG: Readonly<ServerConfig> = defaults(SERVER_KEYS);
 export const SERVER_CONFIG_KEYS: Readonly<Record<ServerKey, string>> = docs(SERVER_KEYS);
