@@ -12,17 +12,13 @@ import type { Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { SUBPROTOCOL } from '../src/core/protocol/protocol.ts';
 import { formatTokens, makeTokens } from '../src/node/net/tokens.ts';
-import { CHROMIUM, countSockets, launchChromium, newPage, TestServer, waitForState, writeShardIdx } from './browserHelpers.ts';
+import { countSockets, launchChromium, newPage, openJoinTab, TestServer, waitForState, writeShardIdx } from './browserHelpers.ts';
 import { baffle, killAll, readJsonLines, startServer, status, tempDir } from './netHelpers.ts';
 
 let browser: Browser | null = null;
 
 before(async () => {
-  try {
-    browser = await launchChromium();
-  } catch (e) {
-    throw new Error(`cannot start ${CHROMIUM} (Debian's chromium package; .ci/run installs it): ${(e as Error).message}`);
-  }
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -169,14 +165,7 @@ test('two browser tabs and a baffle join process aggregate securely; the run mat
   const tRefusal = Date.now();
 
   const pages = [];
-  for (const id of [0, 1]) {
-    const { page, log } = await newPage(browser!);
-    const sockets = countSockets(page);
-    await page.goto(`${origin}/join#client=${id}&token=${encodeURIComponent(tokens.get(id)!)}`);
-    await page.setInputFiles('#data', [shardFiles[id]!.images, shardFiles[id]!.labels]);
-    await page.click('#join');
-    pages.push({ page, log, id, sockets });
-  }
+  for (const id of [0, 1]) pages.push({ ...(await openJoinTab(browser!, origin, id, tokens.get(id)!, shardFiles[id]!)), id });
   const joiner = baffle(['join', server.url, '--tokens', joinTokens, '--quiet'], undefined, { ...process.env, BAFFLE_SECAGG_DEBUG: debug });
   for (const p of pages) {
     const s = await waitForState(p.page, ['done', 'error', 'refused'], 90_000);

@@ -21,7 +21,6 @@ import { loadRunData, loadRunModel, zooConfigOf } from '../src/node/model/load.t
 import { loadLocalIdx } from '../src/node/net/localData.ts';
 import { formatTokens, makeTokens } from '../src/node/net/tokens.ts';
 import {
-  CHROMIUM,
   comparePasses,
   countSockets,
   crossEntropyUlps,
@@ -30,6 +29,7 @@ import {
   idxImages,
   idxLabels,
   launchChromium,
+  openJoinTab,
   mnist10kTrainBytes,
   mnistBatch,
   newPage,
@@ -50,11 +50,7 @@ let browser: Browser | null = null;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 
 before(async () => {
-  try {
-    browser = await launchChromium();
-  } catch (e) {
-    throw new Error(`cannot start ${CHROMIUM} (Debian's chromium package; .ci/run installs it): ${(e as Error).message}`);
-  }
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -123,14 +119,7 @@ test('two browser tabs and a baffle join process train a run to the end; every r
   await assertSameMinibatches(FEDERATION, shardFiles.map((f) => f.dir));
 
   const pages = [];
-  for (const id of [0, 1]) {
-    const { page, log } = await newPage(browser!);
-    const sockets = countSockets(page);
-    await page.goto(`${origin}/join#client=${id}&token=${encodeURIComponent(tokens.get(id)!)}`);
-    await page.setInputFiles('#data', [shardFiles[id]!.images, shardFiles[id]!.labels]);
-    await page.click('#join');
-    pages.push({ page, log, id, sockets });
-  }
+  for (const id of [0, 1]) pages.push({ ...(await openJoinTab(browser!, origin, id, tokens.get(id)!, shardFiles[id]!)), id });
   const joiner = baffle(['join', server.url, '--tokens', tokensPath, '--client', '2', '--quiet']);
   for (const p of pages) {
     const s = await waitForState(p.page, ['done', 'error', 'refused'], 90_000);
@@ -694,10 +683,7 @@ test('the page stays responsive while its worker trains', { timeout: 90_000 }, a
   const pages = [];
   for (const id of [0, 1]) {
     const files = writeShardIdx(join(dir, `shard${id}`), LENET, id);
-    const { page, log } = await newPage(browser!);
-    await page.addInitScript(RESPONSIVENESS_PROBE);
-    await page.goto(`${origin}/join#client=${id}&token=${encodeURIComponent(tokens.get(id)!)}`);
-    await page.setInputFiles('#data', [files.images, files.labels]);
+    const { page, log } = await openJoinTab(browser!, origin, id, tokens.get(id)!, files, { initScript: RESPONSIVENESS_PROBE, join: false });
     pages.push({ page, log, id, latencies: [] as number[] });
   }
   for (const p of pages) await p.page.click('#join');

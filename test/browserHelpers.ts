@@ -40,8 +40,13 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+/** Debian's Chromium, or an error that says where it comes from. */
+export async function launchChromium(): Promise<Browser> {
+  try {
+    return await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  } catch (e) {
+    throw new Error(`cannot start ${CHROMIUM} (Debian's chromium package; .ci/run installs it): ${(e as Error).message}`);
+  }
 }
 
 /** What functions compiled with esbuild's keepNames need in a page or worker that evaluates them. */
@@ -69,6 +74,24 @@ export function countSockets(page: Page): { count: number; urls: string[] } {
     seen.urls.push(ws.url());
   });
   return seen;
+}
+
+/** A /join tab for client `id` with its shard files chosen; Join is clicked unless `join` is false. */
+export async function openJoinTab(
+  browser: Browser,
+  origin: string,
+  id: number,
+  token: string,
+  files: { images: string; labels: string },
+  opts: { initScript?: string; join?: boolean } = {},
+): Promise<{ page: Page; log: string[]; sockets: { count: number; urls: string[] } }> {
+  const { page, log } = await newPage(browser);
+  const sockets = countSockets(page);
+  if (opts.initScript) await page.addInitScript(opts.initScript);
+  await page.goto(`${origin}/join#client=${id}&token=${encodeURIComponent(token)}`);
+  await page.setInputFiles('#data', [files.images, files.labels]);
+  if (opts.join !== false) await page.click('#join');
+  return { page, log, sockets };
 }
 
 /** The text and data-state of the join page's #state box. */

@@ -6,11 +6,30 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../src/core/config/index.ts';
+import { ConfigError, DEFAULT_CONFIG } from '../src/core/config/index.ts';
 import type { MemoryReport } from '../src/report/memory.ts';
 import type { RunConfig } from '../src/core/config/index.ts';
 import type { RunData, SuiteData } from '../src/report/data.ts';
 import { loadSuite, suiteCommand } from '../src/report/suite.ts';
+import type { MetricsRecord } from '../src/core/fl/federation.ts';
+
+/** A finished run with one metrics line at step 10, for the table and reading tests. */
+function fakeRun(id: string, config: Partial<RunConfig>, accuracy: number, more: { metric?: Partial<MetricsRecord>; run?: Partial<RunData> } = {}): RunData {
+  return {
+    id,
+    dir: `/runs/${id}`,
+    config: { ...DEFAULT_CONFIG, hidden: [128], ...config },
+    metrics: [
+      { epoch: 1, step: 10, testAccuracy: accuracy, testLoss: 1, trainLoss: 1, forwardPasses: 1, uplinkBytes: 1, downlinkBytes: 1, directions: 0, lr: 0.01, wallMs: 1000, ...more.metric },
+    ],
+    finished: true,
+    status: 'done',
+    params: null,
+    frozenParams: null,
+    privacy: null,
+    ...more.run,
+  };
+}
 
 const BIN = new URL('../bin/baffle.js', import.meta.url).pathname;
 const baffle = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -146,21 +165,9 @@ test('baffle suite + baffle report: tables with every run, BAFFLE beside backpro
 });
 
 test('suite reading of an ablation: each variant against the base run, BAFFLE and its own backprop baseline', async () => {
-  const { DEFAULT_CONFIG } = await import('../src/core/config/index.ts');
   const { suiteReading } = await import('../src/report/markdown.ts');
-  const run = (id: string, over: Partial<RunConfig>, accuracy: number): RunData => ({
-    id,
-    dir: `/runs/${id}`,
-    config: { ...DEFAULT_CONFIG, hidden: [128], model: 'lenet', ...over },
-    metrics: [
-      { epoch: 1, step: 10, testAccuracy: accuracy, testLoss: 1, trainLoss: 1, forwardPasses: 10 * 10 * 101, uplinkBytes: 4200, downlinkBytes: 1, directions: 0, lr: 0.01, wallMs: 1000 },
-    ],
-    finished: true,
-    status: 'done',
-    params: null,
-    frozenParams: null,
-    privacy: null,
-  });
+  const run = (id: string, over: Partial<RunConfig>, accuracy: number) =>
+    fakeRun(id, { model: 'lenet', ...over }, accuracy, { metric: { forwardPasses: 10 * 10 * 101, uplinkBytes: 4200 } });
   const suite: SuiteData = {
     name: 'ablation', dir: '/runs', title: 'Ablation', description: '', command: null, commands: [], source: null, overrides: {}, notes: null,
     runs: [
@@ -178,21 +185,9 @@ test('suite reading of an ablation: each variant against the base run, BAFFLE an
 });
 
 test('fine-tuning table: each fine-tuning run beside its backprop counterpart and the from-scratch run', async () => {
-  const { DEFAULT_CONFIG } = await import('../src/core/config/index.ts');
   const { fineTuneTable } = await import('../src/report/markdown.ts');
-  const run = (id: string, over: Partial<RunConfig>, accuracy: number, params: number, frozen: number): RunData => ({
-    id,
-    dir: `/runs/${id}`,
-    config: { ...DEFAULT_CONFIG, hidden: [128], ...over },
-    metrics: [
-      { epoch: 1, step: 10, testAccuracy: accuracy, testLoss: 1, trainLoss: 1, forwardPasses: 1, uplinkBytes: 1, downlinkBytes: 1, directions: 0, lr: 0.01, wallMs: 1000 },
-    ],
-    finished: true,
-    status: 'done',
-    params,
-    frozenParams: frozen,
-    privacy: null,
-  });
+  const run = (id: string, over: Partial<RunConfig>, accuracy: number, params: number, frozen: number) =>
+    fakeRun(id, over, accuracy, { run: { params, frozenParams: frozen } });
   const init = '/runs/pretrain';
   const runs = [
     run('scratch', {}, 0.8, 132_490, 0),
@@ -211,21 +206,8 @@ test('fine-tuning table: each fine-tuning run beside its backprop counterpart an
 });
 
 test('robustness table: one row per aggregator and algorithm, one column per attack, changes from the clean run', async () => {
-  const { DEFAULT_CONFIG } = await import('../src/core/config/index.ts');
   const { robustnessTable, robustnessReading, attackFractionPoints } = await import('../src/report/robustness.ts');
-  const run = (id: string, over: Partial<RunConfig>, accuracy: number): RunData => ({
-    id,
-    dir: `/runs/${id}`,
-    config: { ...DEFAULT_CONFIG, hidden: [128], seedPolicy: 'shared', ...over },
-    metrics: [
-      { epoch: 1, step: 10, testAccuracy: accuracy, testLoss: 1, trainLoss: 1, forwardPasses: 1, uplinkBytes: 1, downlinkBytes: 1, directions: 0, lr: 0.01, wallMs: 1000 },
-    ],
-    finished: true,
-    status: 'done',
-    params: null,
-    frozenParams: null,
-    privacy: null,
-  });
+  const run = (id: string, over: Partial<RunConfig>, accuracy: number) => fakeRun(id, { seedPolicy: 'shared', ...over }, accuracy);
   const flip = (f: number): Partial<RunConfig> => ({ attack: 'sign-flip', attackFraction: f });
   const runs = [
     run('median-30', { aggregator: 'median', ...flip(0.3) }, 0.86),
@@ -254,21 +236,9 @@ test('robustness table: one row per aggregator and algorithm, one column per att
 });
 
 test('privacy table: a row per target ε (∞ last), BAFFLE beside DP backprop with ε spent, noise multiplier and drop', async () => {
-  const { DEFAULT_CONFIG } = await import('../src/core/config/index.ts');
   const { privacyTable } = await import('../src/report/robustness.ts');
-  const run = (id: string, over: Partial<RunConfig>, accuracy: number, privacy: RunData['privacy']): RunData => ({
-    id,
-    dir: `/runs/${id}`,
-    config: { ...DEFAULT_CONFIG, hidden: [128], seedPolicy: 'shared', ...over },
-    metrics: [
-      { epoch: 1, step: 10, testAccuracy: accuracy, testLoss: 1, trainLoss: 1, forwardPasses: 1, uplinkBytes: 1, downlinkBytes: 1, directions: 0, lr: 0.01, wallMs: 1000 },
-    ],
-    finished: true,
-    status: 'done',
-    params: null,
-    frozenParams: null,
-    privacy,
-  });
+  const run = (id: string, over: Partial<RunConfig>, accuracy: number, privacy: RunData['privacy']) =>
+    fakeRun(id, { seedPolicy: 'shared', ...over }, accuracy, { run: { privacy } });
   const runs = [
     run('eps8', { dpClip: 2, targetEpsilon: 8 }, 0.85, { epsilon: 7.999, delta: 1e-5, noiseMultiplier: 0.7 }),
     run('no-dp', {}, 0.9, null),
