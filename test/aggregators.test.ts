@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConfig, ConfigError } from '../src/core/config/index.ts';
 import { CenteredClipAggregator } from '../src/core/fl/aggregators/centeredClip.ts';
+import { CosineScreenAggregator } from '../src/core/fl/aggregators/cosineScreen.ts';
 import { KrumAggregator } from '../src/core/fl/aggregators/krum.ts';
 import { MeanAggregator } from '../src/core/fl/aggregators/mean.ts';
 import { MedianAggregator } from '../src/core/fl/aggregators/median.ts';
@@ -70,6 +71,22 @@ test('centered clipping: a far client moves the center by at most τ/m per itera
   near(new CenteredClipAggregator(1e9, 1).aggregate(vs).values, [250]);
   // τ null: the median distance to the start (0, 0, 0, 1000 → 0) would clip everything; it is kept positive.
   assert.ok(Number.isFinite(new CenteredClipAggregator(null, 2).aggregate(vs).values[0]!));
+});
+
+test('cosine screening: clients pointing away from the coordinate-wise median, or too large, are left out', () => {
+  // The median per coordinate of the five is (1, 1, 1). Client 3 (a flipped honest vector) has cosine −0.82 with
+  // it; client 4 points along it but its norm 52 is beyond 3 × the median norm √2. The rest: example-weighted mean.
+  const vs = [vec(0, [1, 1, 0], 1), vec(1, [1, 0, 1], 1), vec(2, [2, 1, 1], 2), vec(3, [-1, -1, 0], 1), vec(4, [30, 30, 30], 1)];
+  const r = new CosineScreenAggregator(3).aggregate(vs, 2);
+  assert.deepEqual(r.used, [0, 1, 2]);
+  assert.deepEqual(r.excluded.map((e) => e.clientId), [3, 4]);
+  assert.match(r.excluded[0]!.reason, /cos\(a, median\) = -0\.816 ≤ 0/);
+  assert.match(r.excluded[1]!.reason, /‖a‖ = 52\.0 > 3 × median 1\.41/);
+  near(r.values, [1.5 / 2, 0.75 / 2, 0.75 / 2]);
+  // Nothing agrees with a zero reference: the rule falls back to the median itself.
+  const zero = new CosineScreenAggregator(3).aggregate([vec(0, [0, 0]), vec(1, [0, 0]), vec(2, [1, -1])]);
+  near(zero.values, [0, 0]);
+  assert.throws(() => new CosineScreenAggregator(0.5), /factor must be ≥ 1/);
 });
 
 test('norm screening: whole clients beyond factor × the median norm are left out', () => {
@@ -142,6 +159,7 @@ test('configuration: meaningless or impossible combinations are refused, naming 
   const refuse = (layer: Record<string, unknown>, pattern: RegExp) =>
     assert.throws(() => resolveConfig([layer]), (e: unknown) => e instanceof ConfigError && pattern.test(e.message), JSON.stringify(layer));
   refuse({ aggregator: 'median' }, /aggregator 'median' with seedPolicy 'per-client'.*'shared'.*'norm-screen'/);
+  refuse({ aggregator: 'cosine-screen' }, /aggregator 'cosine-screen' with seedPolicy 'per-client'/);
   refuse({ aggregator: 'krum', seedPolicy: 'shared', clients: 4, byzantine: 1 }, /4 participants per round and byzantine = 1: Krum needs at least 2·byzantine \+ 3 = 5/);
   refuse({ aggregator: 'multi-krum', seedPolicy: 'shared', clients: 8, krumSelect: 9 }, /krumSelect 9 is more than the 8 participants per round/);
   refuse({ attackFraction: 0.2 }, /attackFraction 0.2 with attack 'none'/);
@@ -153,5 +171,6 @@ test('configuration: meaningless or impossible combinations are refused, naming 
   // Fine: shared directions with any rule; norm-screen with per-client ones; DP with shared directions.
   resolveConfig([{ aggregator: 'krum', seedPolicy: 'shared', clients: 10, attack: 'sign-flip', attackFraction: 0.3 }]);
   resolveConfig([{ aggregator: 'norm-screen', attack: 'scale', attackFraction: 0.2 }]);
+  resolveConfig([{ aggregator: 'cosine-screen', seedPolicy: 'shared', attack: 'sign-flip', attackFraction: 0.3 }]);
   resolveConfig([{ dpClip: 1, noiseMultiplier: 1, seedPolicy: 'shared' }]);
 });

@@ -277,6 +277,17 @@ test('impossible combinations name both keys', () => {
   resolveConfig([{ scheme: 'central', seedPolicy: 'shared', fedopt: 'fedavg' }]);
 });
 
+test('differential privacy with secure aggregation: distributed noise only, the refusal naming the keys', () => {
+  const secure = { secureAggregation: true, seedPolicy: 'shared', clients: 4, dpClip: 1, noiseMultiplier: 1 };
+  const p = oneProblem({ ...secure, dpNoise: 'central' });
+  assert.match(p, /secureAggregation with dpClip and dpNoise 'central'/);
+  assert.match(p, /use dpNoise 'distributed'/);
+  assert.match(oneProblem(secure), /dpNoise 'central'/, "central is the default, so it is refused too");
+  const ok = resolveConfig([{ ...secure, dpNoise: 'distributed' }]);
+  assert.equal(ok.dpNoise, 'distributed');
+  assert.equal(ok.secureAggregation, true);
+});
+
 test('all problems are reported together', () => {
   let err: unknown;
   try {

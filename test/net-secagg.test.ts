@@ -250,3 +250,32 @@ test('secure aggregation trains as well as plain aggregation (the default MLP, m
   assert.ok(gap < 0.005, `accuracy gap ${gap}`);
   assert.ok(plain.at(-1)!.testAccuracy > 0.5, 'the runs learned something');
 });
+
+test('differential privacy under secure aggregation (distributed noise): serve + join and baffle run report ε and δ in summary.json', async () => {
+  const dir = tempDir('baffle-secagg-dp-');
+  const cfg = join(dir, 'dp.json');
+  writeFileSync(cfg, JSON.stringify({ ...TINY, maxSteps: 8, evalEvery: 4, dpClip: 1, noiseMultiplier: 1, dpNoise: 'distributed' }));
+  const path = tokensFor(dir, 4);
+  const out = join(dir, 'served');
+  const server = await startServer(['--tokens', path, '--config', cfg, '--out', out, '--port', '0', '--quiet']);
+  const j = baffle(['join', server.url, '--tokens', path, '--quiet']);
+  const sim = baffle(['run', '--config', cfg, '--out', join(dir, 'sim'), '--quiet', '--set', 'workers=1']);
+  assert.equal(await sim.exited, 0, sim.output());
+  assert.equal(await server.proc.exited, 0, server.proc.output());
+  assert.equal(await j.exited, 0, j.output());
+  const summary = (name: string) => JSON.parse(readFileSync(join(dir, name, 'summary.json'), 'utf8'));
+  const served = summary('served');
+  const simulated = summary('sim');
+  for (const s of [served, simulated]) {
+    assert.equal(s.delta, 1e-5);
+    assert.equal(s.noiseMultiplier, 1);
+    assert.ok(typeof s.epsilon === 'number' && s.epsilon > 0 && Number.isFinite(s.epsilon), JSON.stringify(s));
+    assert.equal(s.trainLoss, null, 'a DP secure sum carries no loss reading');
+  }
+  // Every round committed with all four shares: the same charge, so the same ε.
+  assert.equal(served.epsilon, simulated.epsilon);
+  const rounds = readJsonLines(join(out, 'rounds.jsonl'));
+  assert.ok(rounds.every((r) => !r.abandoned), JSON.stringify(rounds));
+  // The network's noise is each client's secret: the served run is not the simulated one bit for bit.
+  assert.notEqual(served.testLoss, simulated.testLoss);
+});

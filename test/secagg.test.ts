@@ -5,7 +5,17 @@ import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
 import { chachaBlock, chachaXor, keystreamWords, wordBytes } from '../src/core/secagg/chacha20.ts';
 import { combine, split } from '../src/core/secagg/shamir.ts';
-import { dequantize, fixedPointScale, quantizationBound, quantize } from '../src/core/secagg/quantize.ts';
+import { dequantize, fixedPointScale, quantizationBound, quantize, secAggVector, secretNormals } from '../src/core/secagg/quantize.ts';
+import { dpSecAggRange, secAggSpec } from '../src/core/secagg/spec.ts';
+import { dpNoiseSeed } from '../src/core/privacy/noise.ts';
+import { Aggregation } from '../src/core/fl/aggregation.ts';
+import { privacyOf } from '../src/core/fl/setup.ts';
+import { freshProgress } from '../src/core/fl/federation.ts';
+import { loadCheckpoint, saveCheckpoint } from '../src/node/checkpoint.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PrivacyAccountant } from '../src/core/privacy/index.ts';
 import { addWords, maskInput, prg } from '../src/core/secagg/masks.ts';
 import { maskSeed } from '../src/core/secagg/crypto.ts';
 import { secureSumInProcess, type SimInput } from '../src/core/secagg/simulate.ts';
@@ -240,7 +250,8 @@ test('configuration: secure aggregation is refused, naming the keys, with what i
   refused({ attack: 'sign-flip', attackFraction: 0.25 }, /secureAggregation with attack 'sign-flip'/);
   refused({ algorithm: 'bp' }, /secureAggregation with algorithm 'bp'/);
   refused({ fedopt: 'fedavg' }, /secureAggregation with fedopt 'fedavg'/);
-  refused({ dpClip: 1, noiseMultiplier: 1 }, /secureAggregation with dpClip/);
+  refused({ dpClip: 1, noiseMultiplier: 1 }, /secureAggregation with dpClip and dpNoise 'central'.*use dpNoise 'distributed'/);
+  refused({ dpClip: 1, noiseMultiplier: 1, dpNoise: 'central' }, /dpNoise 'central'.*server.*sum it sees in the clear/);
   refused({ secAggThreshold: 5 }, /secAggThreshold 5 is more than the 4 participants per round/);
   refused({ participation: 0.5, secAggThreshold: 3 }, /secAggThreshold 3 is more than the 2 participants/);
   refused({ clients: 1 }, /1 participant per round: a sum of one vector is that vector/);
@@ -249,6 +260,9 @@ test('configuration: secure aggregation is refused, naming the keys, with what i
   refused({ secAggThreshold: 1 }, /secAggThreshold: got 1/);
   const ok = resolveConfig([{ secureAggregation: true, seedPolicy: 'shared', clients: 4 }]);
   assert.equal(ok.secureAggregation, true);
+  // Differential privacy with distributed noise is served (noiseMultiplier or targetEpsilon).
+  assert.equal(resolveConfig([{ secureAggregation: true, seedPolicy: 'shared', clients: 4, dpClip: 1, noiseMultiplier: 1, dpNoise: 'distributed' }]).dpClip, 1);
+  resolveConfig([{ secureAggregation: true, seedPolicy: 'shared', clients: 4, dpClip: 1, targetEpsilon: 8, dpNoise: 'distributed' }]);
   assert.equal(resolveConfig([{}]).secureAggregation, false, 'off by default');
 });
 
@@ -267,6 +281,14 @@ test('secure-aggregation frames are schema-checked like every other frame', () =
   bad({ type: 'sa-roster', round: 0, keys: [{ client: 0, cPk: key }] }, /sa-roster\.keys/, true);
   bad({ type: 'sa-unmask', round: 0, survivors: [0, 1.5], dropped: [] }, /sa-unmask\.survivors/, true);
   bad({ type: 'task', kind: 'estimate', task: 1, round: 0, version: 0, seed: 1, K: 5, sigma: 1e-4, scheme: 'forward', cursor: 0, batches: 1, batchSize: 32, deadlineMs: 10, secagg: { threshold: 2, range: -1, scale: 1, roundingSeed: 0, dim: 7 } }, /task\.secagg\.range must be a positive number/, true);
+  const dpTask = (dp: unknown) => ({ type: 'task', kind: 'estimate', task: 1, round: 0, version: 0, seed: 1, K: 5, sigma: 1e-4, scheme: 'forward', cursor: 0, batches: 1, batchSize: 32, deadlineMs: 10, secagg: { threshold: 2, range: 100, scale: 1024, roundingSeed: 0, dim: 7, dp } });
+  bad(dpTask({ clip: 0, noiseMultiplier: 1, participants: 4, noiseSeed: null }), /task\.secagg\.dp\.clip must be a positive number/, true);
+  bad(dpTask({ clip: 1, noiseMultiplier: 1, participants: 4, noiseSeed: -1 }), /task\.secagg\.dp\.noiseSeed/, true);
+  bad(dpTask([1, 2]), /task\.secagg\.dp must be a map or nil/, true);
+  const t = decodeServerFrame(raw.pack(dpTask({ clip: 2, noiseMultiplier: 1.5, participants: 4, noiseSeed: null })));
+  assert.deepEqual(t.type === 'task' && t.kind === 'estimate' && t.secagg?.dp, { clip: 2, noiseMultiplier: 1.5, participants: 4, noiseSeed: null });
+  const plainTask = decodeServerFrame(raw.pack(dpTask(null)));
+  assert.equal(plainTask.type === 'task' && plainTask.kind === 'estimate' && plainTask.secagg && 'dp' in plainTask.secagg, false, 'no dp: none');
   // Well-formed frames round-trip, the masked vector as little-endian uint32 words.
   const masked = Uint32Array.from([0, 1, 0xffffffff, 0x80000000]);
   const m = decodeClientFrame(encode({ type: 'sa-masked', round: 3, masked }));
@@ -336,4 +358,95 @@ test('the WebCrypto implementation (browsers) interoperates with node:crypto, pr
   const out = await secureSumInProcess(0, list, web, { dropAfterMasked: new Set([1]) });
   assert.ok(out.ok, out.ok ? '' : out.reason);
   assertClose(out.sum, plainSum(list, [0, 1, 2, 3]), quantizationBound(4, spec.scale));
+});
+
+test('differential privacy under secure aggregation: the secure sum of noised shares is the plain distributed-DP aggregate within m / S', async () => {
+  const m = 5;
+  const Kd = 20;
+  const ids = [0, 1, 2, 3, 4];
+  const config = { secAggThreshold: null, participation: 1, clients: m, secAggRange: 5, seed: 7, K: Kd, dpClip: 2 };
+  const sigma = 1.5;
+  const step = 3;
+  // K-vectors, some longer than C (clipped), some shorter.
+  const scalars = ids.map((id) => {
+    const rng = new UniformRng(300 + id);
+    return Float32Array.from({ length: Kd }, () => (rng.nextFloat() * 2 - 1) * (id % 2 === 0 ? 3 : 0.1));
+  });
+  const list = ids.map((id) => {
+    const spec = secAggSpec(config, step, id, m, { noiseMultiplier: sigma, seeded: true });
+    return { clientId: id, spec, vector: secAggVector(scalars[id]!, 17, 32, 2.3, spec) };
+  });
+  const spec = list[0]!.spec;
+  assert.equal(spec.range, dpSecAggRange(5, 2, sigma, m), 'the range widened for the noise');
+  assert.equal(spec.range, 2 + (10 * sigma * 2) / Math.sqrt(m));
+  assert.deepEqual(spec.dp, { clip: 2, noiseMultiplier: sigma, participants: m, noiseSeed: dpNoiseSeed(7, step, 0) });
+  for (const i of list) {
+    assert.equal(i.vector[Kd], 1, 'weight 1, not the example count');
+    assert.equal(i.vector[Kd + 1], 0, 'no loss reading');
+  }
+  const out = await secureSumInProcess(step, list, crypto);
+  assert.ok(out.ok, out.ok ? '' : out.reason);
+  assert.equal(out.sum[Kd], m);
+  // ĝ's coefficients as the secure round computes them (strategy.ts), against the plain distributed path.
+  const secure = Float64Array.from({ length: Kd }, (_, k) => out.sum[k]! / out.sum[Kd]! / Kd);
+  const dp = { dpClip: 2, noiseMultiplier: sigma, dpNoise: 'distributed' as const };
+  const base = { aggregator: 'mean' as const, trimFraction: 0.1, byzantine: 0, krumSelect: null, centeredClipTau: null, centeredClipIterations: 3, screenFactor: 3, attack: 'none' as const, attackFraction: 0, attackScale: -10, attackNoise: 200, seed: 7 };
+  const plain = new Aggregation({ ...base, ...dp }, m).combine(ids.map((id) => ({ clientId: id, values: scalars[id]!, examples: 17 })), step, Kd);
+  assert.equal(plain.clipped, 3);
+  const bound = quantizationBound(m, spec.scale) / m / Kd;
+  for (let k = 0; k < Kd; k++) assert.ok(Math.abs(secure[k]! - plain.values[k]!) < bound, `coefficient ${k}: ${secure[k]} vs ${plain.values[k]} (bound ${bound})`);
+  // The noise is there: the noiseless clipped mean differs by about σC/m/K per coefficient.
+  const noiseless = new Aggregation({ ...base, ...dp, noiseMultiplier: 0 }, m).combine(ids.map((id) => ({ clientId: id, values: scalars[id]!, examples: 17 })), step, Kd);
+  const rms = Math.sqrt(noiseless.values.reduce((s, v, k) => s + (v - plain.values[k]!) ** 2, 0) / Kd);
+  assert.ok(rms > 0.2 * ((sigma * 2) / m / Kd) && rms < 3 * ((sigma * 2) / m / Kd), `noise rms ${rms}`);
+  // A client that drops before its masked input takes its noise share with it: the sum holds m − 1 shares.
+  const dropped = await secureSumInProcess(step, list, crypto, { dropBeforeMasked: new Set([2]) });
+  assert.ok(dropped.ok);
+  assert.equal(dropped.sum[Kd], m - 1);
+});
+
+test('differential privacy under secure aggregation: a round with fewer noise shares is charged more (ε with a dropout ≥ ε without)', () => {
+  const cfg = resolveConfig([{ secureAggregation: true, seedPolicy: 'shared', clients: 4, dpClip: 1, noiseMultiplier: 1.2, dpNoise: 'distributed' }]);
+  const p = privacyOf(cfg, 100)!;
+  assert.equal(p.reduction(4, 4), null, 'every share: full noise');
+  assert.equal(p.reduction(0, 4), null, 'nothing released: charged as a full round');
+  assert.equal(p.reduction(3, 4), '3/4');
+  const full = p.epsilon(50);
+  const one = p.epsilon(50, { '3/4': 1 });
+  const many = p.epsilon(50, { '3/4': 10, '2/4': 2 });
+  assert.ok(one > full && many > one, `${full} < ${one} < ${many}`);
+  // The charge is σ·√(m′/m): 50 rounds of which 10 at σ√(3/4), by the accountant.
+  const acct = new PrivacyAccountant({ noiseMultiplier: 1.2, sampleRate: 1 });
+  acct.step(40);
+  acct.step(10, { noiseMultiplier: 1.2 * Math.sqrt(3 / 4) });
+  assert.ok(Math.abs(p.epsilon(50, { '3/4': 10 }) - acct.epsilon(1e-5)) < 1e-9);
+  assert.equal(p.epsilon(50, {}), full, 'no reductions: the closed form, unchanged');
+  // The reduced rounds survive a checkpoint (resume charges them too).
+  const dir = mkdtempSync(join(tmpdir(), 'baffle-dp-ck-'));
+  try {
+    const progress = { ...freshProgress(cfg), step: 50, dpReduced: { '3/4': 10 } };
+    saveCheckpoint(dir, { runId: 'r', config: cfg, progress, weights: new Float32Array(3), optimizer: null, ema: null, extra: {} }, 0);
+    assert.deepEqual(loadCheckpoint(dir).progress.dpReduced, { '3/4': 10 });
+    saveCheckpoint(dir, { runId: 'r', config: cfg, progress: { ...progress, step: 51, dpReduced: undefined }, weights: new Float32Array(3), optimizer: null, ema: null, extra: {} }, 0);
+    assert.equal('dpReduced' in loadCheckpoint(dir).progress, false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // Central noise and plain distributed noise (no secure sum) always carry the full noise.
+  const plain = privacyOf(resolveConfig([{ seedPolicy: 'shared', clients: 4, dpClip: 1, noiseMultiplier: 1.2, dpNoise: 'distributed' }]), 100)!;
+  assert.equal(plain.reduction(3, 4), null);
+});
+
+test('secret noise (the network): N(0, 1) from a ChaCha20 key nobody else holds; a secure DP vector without a seed needs a random source', () => {
+  const n = secretNormals(crypto.random(32), 20000);
+  const xs = Array.from({ length: 20000 }, () => n());
+  const mean = xs.reduce((a, x) => a + x, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / xs.length);
+  assert.ok(Math.abs(mean) < 0.03 && Math.abs(sd - 1) < 0.03, `mean ${mean}, sd ${sd}`);
+  assert.throws(() => n(), /exhausted/);
+  const spec = { dp: { clip: 1, noiseMultiplier: 1, participants: 4, noiseSeed: null } };
+  assert.throws(() => secAggVector(new Float32Array(5), 32, 32, 1, spec), /random source/);
+  const a = secAggVector(new Float32Array(5), 32, 32, 1, spec, (k) => crypto.random(k));
+  const b = secAggVector(new Float32Array(5), 32, 32, 1, spec, (k) => crypto.random(k));
+  assert.notDeepEqual(a, b, 'fresh noise every time');
 });

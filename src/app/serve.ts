@@ -92,7 +92,7 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: stopping; continue with: baffle serve --resume ${outDir}`);
     const code = signal === 'SIGINT' ? 130 : 143;
-    void (net ? net.close() : listener.close()).finally(() => process.exit(code));
+    void (net ? net.close(true) : listener.close()).finally(() => process.exit(code));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -136,6 +136,7 @@ export async function runServer(opts: ServeOptions): Promise<RunSummary> {
       cursors: session.restored.cursors as number[] | undefined,
       pages,
       dashboardToken,
+      noiseMultiplier: session.privacy?.noiseMultiplier ?? 0,
     });
     net = live;
     live.rounds.push(...((session.restored.rounds as RoundRecord[] | undefined) ?? []));

@@ -3,7 +3,7 @@
 // (simulated clients, src/app/simulation.ts) and `baffle serve` (clients over WebSocket) differ only in the
 // ClientTransport they hand to train().
 import { isDeepStrictEqual } from 'node:util';
-import { withDefaults, type RunConfig } from '../core/config/index.ts';
+import { isOnnxPath, withDefaults, type RunConfig } from '../core/config/index.ts';
 import type { Dataset } from '../core/data/types.ts';
 import { UserError } from '../core/errors.ts';
 import { Ema } from '../core/fl/ema.ts';
@@ -24,7 +24,9 @@ import type { ClientTransport } from '../core/fl/transport.ts';
 import { clientModel, type ModelArtifact } from '../core/model/artifact.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../node/checkpoint.ts';
 import { SimPool } from '../node/sim/simPool.ts';
-import { lowRankPlan } from '../core/rng/lowrank.ts';
+import { lowRankPlan, type LowRankPlan } from '../core/rng/lowrank.ts';
+import { mlpShape, type MlpShape } from '../core/zo/lowrankBatch.ts';
+import { zooConfigOf } from '../node/model/load.ts';
 
 export interface SessionOptions {
   config: RunConfig;
@@ -74,7 +76,7 @@ export class Session {
     const test = evaluationSplit(dataset.test, config.testSubset);
     const train = opts.remoteClients ? { x: new Float32Array(0), y: new Uint8Array(0), count: 0 } : dataset.train;
     const lowrank = config.perturbation === 'lowrank' ? lowRankPlan(artifact.layout, config.rank) : null;
-    this.pool = new SimPool(clientModel(artifact), { train, test }, opts.workers, lowrank);
+    this.pool = new SimPool(clientModel(artifact), { train, test }, opts.workers, lowrank, memberBatchShape(config, artifact, lowrank));
     this.weights = this.pool.weights;
     this.weights.set(artifact.initial);
     this.ema = config.ema ? new Ema(this.weights, config.emaDecay) : null;
@@ -153,7 +155,7 @@ export class Session {
         weights: this.weights,
         ema: this.ema,
         evaluate: (w) => this.pool.evaluate(w),
-        ...(this.privacy ? { epsilon: this.privacy.epsilon } : {}),
+        ...(this.privacy ? { epsilon: this.privacy.epsilon, privacyReduction: this.privacy.reduction } : {}),
         afterStep: dir
           ? (p) =>
               saveCheckpoint(
@@ -191,4 +193,13 @@ export class Session {
   close(): Promise<void> {
     return this.pool.close();
   }
+}
+
+/**
+ * The model's shape for the member-batched low-rank client step (memberBatch), or null where the per-pass path
+ * runs: Gaussian directions, the key off, an imported model, or a zoo model the fast path does not cover.
+ */
+function memberBatchShape(config: RunConfig, artifact: ModelArtifact, lowrank: LowRankPlan | null): MlpShape | null {
+  if (!lowrank || !config.memberBatch || isOnnxPath(config.model) || config.model !== 'mlp') return null;
+  return mlpShape(zooConfigOf(config), artifact.layout);
 }

@@ -73,7 +73,7 @@ export async function simulate(
     const cursors = session.restored.cursors as number[] | undefined;
     const cursorStreams = shards.map((shard, c) => new CursorStream(() => clientStream(config, shard, c)));
     const transport = new InProcessTransport(session.pool, cursorStreams, config.batchSize, cursors);
-    if (config.secureAggregation) transport.enableSecureAggregation(config);
+    if (config.secureAggregation) transport.enableSecureAggregation(config, session.privacy?.noiseMultiplier ?? 0);
     events.onStart?.({
       resumedAt: session.resumedAt,
       totalSteps: session.plan.totalSteps,

@@ -124,6 +124,7 @@ export function saveCheckpoint(dir: string, c: Checkpoint, wallMs: number): void
       lossSinceEval: p.lossSinceEval,
       stepsSinceEval: p.stepsSinceEval,
       wallOffsetMs: wallMs,
+      ...(p.dpReduced ? { dpReduced: p.dpReduced } : {}),
     },
     weights,
     optimizer,
@@ -173,6 +174,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
     lossSinceEval: p.lossSinceEval,
     stepsSinceEval: p.stepsSinceEval,
     wallOffsetMs: p.wallOffsetMs,
+    ...(p.dpReduced && typeof p.dpReduced === 'object' ? { dpReduced: checkReduced(p.dpReduced) } : {}),
   };
   return {
     runId: m.runId,
@@ -183,4 +185,15 @@ export function loadCheckpoint(dir: string): Checkpoint {
     ema: m.ema ? (readState(bin, m.ema, 'ema') as EmaState) : null,
     extra: m.extra ?? {},
   };
+}
+
+/** The DP rounds charged at reduced noise (federation.ts dpReduced): "m′/m" → count, validated. */
+function checkReduced(v: Record<string, unknown>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, n] of Object.entries(v)) {
+    const parts = /^(\d+)\/(\d+)$/.exec(k);
+    if (!parts || !(Number(parts[1]) < Number(parts[2])) || !Number.isInteger(n) || (n as number) < 0) throw new Error(`checkpoint: bad dpReduced entry ${k}: ${String(n)}`);
+    out[k] = n as number;
+  }
+  return out;
 }

@@ -48,7 +48,7 @@ export function relevant(run: RunData, k: keyof RunConfig): boolean {
   if (k === 'trimFraction' && c.aggregator !== 'trimmed-mean') return false;
   if ((k === 'byzantine' || k === 'krumSelect') && c.aggregator !== 'krum' && c.aggregator !== 'multi-krum') return false;
   if ((k === 'centeredClipTau' || k === 'centeredClipIterations') && c.aggregator !== 'centered-clip') return false;
-  if (k === 'screenFactor' && c.aggregator !== 'norm-screen') return false;
+  if (k === 'screenFactor' && c.aggregator !== 'norm-screen' && c.aggregator !== 'cosine-screen') return false;
   if (k === 'attackScale' && c.attack !== 'scale') return false;
   if (k === 'attackNoise' && c.attack !== 'gaussian') return false;
   if (['noiseMultiplier', 'targetEpsilon', 'dpDelta', 'dpNoise'].includes(k) && c.dpClip === null) return false;

@@ -33,7 +33,7 @@ function conditionOrder(a: AttackCondition, b: AttackCondition): number {
   return a.attack === b.attack ? a.fraction - b.fraction : a.attack.localeCompare(b.attack);
 }
 
-const AGGREGATOR_ORDER = ['mean', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip', 'norm-screen'];
+const AGGREGATOR_ORDER = ['mean', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip', 'norm-screen', 'cosine-screen'];
 
 /** One row per aggregator and algorithm, one column per attack condition; each cell the final test accuracy. */
 export function robustnessGrid(suite: SuiteData): {

@@ -122,6 +122,11 @@ export const RUN_KEYS = {
     "direction distribution: 'gaussian' (z ~ N(0, I_n), the paper's) or 'lowrank' (each weight matrix gets z = A Bᵀ/√rank from Gaussian A, B, biases stay Gaussian: (m+p)·rank draws instead of m·p; docs/directions.md); baffle run only",
   ),
   rank: key(int(1), 1, "perturbation 'lowrank': the rank r of each weight matrix's direction A Bᵀ/√r (integer ≥ 1)"),
+  memberBatch: key(
+    bool,
+    true,
+    "perturbation 'lowrank' on a zoo mlp: a client step runs all its K+1 members (2K+1 central) in one engine run, members on the batch axis (Wx + σ·A(Bᵀx)/√r per layer) instead of one pass per direction with W + σ·A Bᵀ/√r materialised; losses agree with the per-pass path to float32 rounding, not bit for bit, and do not depend on the worker count (simulation only; other models and baffle join keep the per-pass path; false reproduces earlier lowrank runs)",
+  ),
   seedPolicy: key(
     oneOf('shared', 'per-client'),
     'per-client',
@@ -151,16 +156,16 @@ export const RUN_KEYS = {
   maxSteps: key(or(int(0), null, 'null (= no cap)'), null, 'stop after this many server steps; null = no cap (stop after epochs)'),
   testSubset: key(or(int(0), null, 'null (= whole test split)'), null, 'evaluate on the first N test examples; null = whole test split'),
   aggregator: key(
-    oneOf('mean', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip', 'norm-screen'),
+    oneOf('mean', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip', 'norm-screen', 'cosine-screen'),
     'mean',
-    "how the server combines the clients' vectors: 'mean' (example-weighted), 'median', 'trimmed-mean' (trimFraction), 'krum', 'multi-krum' (byzantine, krumSelect), 'centered-clip', or 'norm-screen' (drops whole clients by norm; the only robust rule for per-client directions)",
+    "how the server combines the clients' vectors: 'mean' (example-weighted), 'median', 'trimmed-mean' (trimFraction), 'krum', 'multi-krum' (byzantine, krumSelect), 'centered-clip', 'norm-screen' (drops whole clients by norm; the only robust rule for per-client directions), or 'cosine-screen' (drops clients pointing away from the median or too large, averages the rest; shared directions)",
   ),
   trimFraction: key(num(0, false, 0.5, true), 0.1, "trimmed-mean: the fraction β trimmed from each end of every coordinate, in [0, 0.5)"),
   byzantine: key(or(int(0), null, 'null (= round(attackFraction × participants))'), null, 'krum / multi-krum: the Byzantine clients f the rule tolerates; needs participants ≥ 2f + 3'),
   krumSelect: key(or(int(1), null, 'null (= participants − byzantine)'), null, 'multi-krum: how many best-scored vectors are averaged'),
   centeredClipTau: key(or(num(0, true), null, 'null (= the median distance to the start)'), null, 'centered-clip: the clipping radius τ'),
   centeredClipIterations: key(int(1), 3, 'centered-clip: iterations'),
-  screenFactor: key(num(1, false), 3, 'norm-screen: clients whose vector norm exceeds this × the median norm are left out'),
+  screenFactor: key(num(1, false), 3, 'norm-screen and cosine-screen: clients whose vector norm exceeds this × the median norm are left out'),
   attack: key(
     oneOf('none', 'sign-flip', 'scale', 'gaussian', 'adaptive'),
     'none',
@@ -173,7 +178,7 @@ export const RUN_KEYS = {
   noiseMultiplier: key(or(num(0, false), null, 'null (= from targetEpsilon)'), null, 'differential privacy: noise std / C; null = chosen from targetEpsilon'),
   targetEpsilon: key(or(num(0, true), null, 'null'), null, 'differential privacy: the ε at dpDelta the run may spend; picks the noise multiplier for the planned steps'),
   dpDelta: key(num(0, true, 1, true), 1e-5, 'differential privacy: δ of the reported (ε, δ)'),
-  dpNoise: key(oneOf('central', 'distributed'), 'central', "differential privacy: 'central' (the server noises the sum) or 'distributed' (each client adds its share)"),
+  dpNoise: key(oneOf('central', 'distributed'), 'central', "differential privacy: 'central' (the server noises the sum) or 'distributed' (each client adds its share; the one that works with secureAggregation)"),
   secureAggregation: key(
     bool,
     false,

@@ -268,7 +268,7 @@ function robustnessProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>): string[] 
   const keys: ConfigKey[] = ['aggregator', 'seedPolicy', 'algorithm', 'fedopt', 'clients', 'participation', 'attack', 'attackFraction', 'byzantine', 'krumSelect', 'dpClip', 'noiseMultiplier', 'targetEpsilon'];
   if (!keys.every((k) => ok.has(k))) return problems;
   const m = participantsOf(c);
-  const coordinate = ['median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip'].includes(c.aggregator);
+  const coordinate = ['median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip', 'cosine-screen'].includes(c.aggregator);
   if (coordinate && c.seedPolicy === 'per-client' && c.algorithm === 'baffle') {
     problems.push(
       `aggregator '${c.aggregator}' with seedPolicy 'per-client': each client's scalars multiply its own directions, so ` +
@@ -299,7 +299,7 @@ function robustnessProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>): string[] 
 
 /** Problems of secure aggregation with the rest of the configuration (it sums shared-direction K-vectors only). */
 function secureAggregationProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>): string[] {
-  const keys: ConfigKey[] = ['secureAggregation', 'secAggThreshold', 'seedPolicy', 'aggregator', 'attack', 'algorithm', 'fedopt', 'dpClip', 'clients', 'participation'];
+  const keys: ConfigKey[] = ['secureAggregation', 'secAggThreshold', 'seedPolicy', 'aggregator', 'attack', 'algorithm', 'fedopt', 'dpClip', 'dpNoise', 'clients', 'participation'];
   if (!keys.every((k) => ok.has(k))) return [];
   const problems: string[] = [];
   if (!c.secureAggregation) {
@@ -312,7 +312,9 @@ function secureAggregationProblems(c: RunConfig, ok: ReadonlySet<ConfigKey>): st
   if (c.seedPolicy !== 'shared') problems.push(`secureAggregation with seedPolicy '${c.seedPolicy}': ${why}, which is meaningful only when every client's scalars multiply the same directions; use seedPolicy 'shared'`);
   if (c.aggregator !== 'mean') problems.push(`secureAggregation with aggregator '${c.aggregator}': ${why}, and a robust rule needs every client's vector; use aggregator 'mean'`);
   if (c.attack !== 'none') problems.push(`secureAggregation with attack '${c.attack}': the simulated Byzantine clients replace vectors the server never sees; use attack 'none'`);
-  if (c.dpClip !== null) problems.push('secureAggregation with dpClip: per-client DP clipping needs each vector at the server; differential privacy under secure aggregation is not implemented');
+  if (c.dpClip !== null && c.dpNoise === 'central') {
+    problems.push("secureAggregation with dpClip and dpNoise 'central': central noise is added by the server to a sum it sees in the clear, and under secure aggregation each client's share of the noise must be added before masking; use dpNoise 'distributed'");
+  }
   const m = participantsOf(c);
   if (m < 2) problems.push(`secureAggregation with ${m} participant per round: a sum of one vector is that vector; raise clients or participation`);
   else if (secAggThresholdOf(c) > m) problems.push(`secAggThreshold ${secAggThresholdOf(c)} is more than the ${m} participants per round`);

@@ -3,6 +3,7 @@
 // noise, and the aggregation rule. Order: what the clients send (attack, then — distributed DP — each client's
 // clipping and share of the noise), then the rule, then — central DP — the server's noise on the sum.
 import { mixSeed } from '../rng/directions.ts';
+import { clipL2, dpNoiseSeed, noisedShare, seededNormals, shareStd } from '../privacy/noise.ts';
 import { UniformRng } from '../rng/uniform.ts';
 import { makeAggregator, type AggregatorSettings } from './aggregators/index.ts';
 import type { Aggregate, Aggregator, ClientVector } from './aggregators/types.ts';
@@ -19,16 +20,7 @@ export interface DpSettings {
 
 export type AggregationSettings = AggregatorSettings & AttackSettings & DpSettings;
 
-/** Scales `v` to L2 norm at most `c`; returns the scale (1 = untouched). */
-export function clipL2(v: Float32Array, c: number): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  const norm = Math.sqrt(s);
-  if (norm <= c) return 1;
-  const scale = c / norm;
-  for (let i = 0; i < v.length; i++) v[i] = v[i]! * scale;
-  return scale;
-}
+export { clipL2 };
 
 export interface Combined extends Aggregate {
   /** Clients whose vector DP clipping shortened. */
@@ -64,20 +56,30 @@ export class Aggregation {
     // Differential privacy: each client's vector clipped to L2 ≤ C, the unweighted sum noised (sensitivity C),
     // divided by the number of clients: the mechanism the accountant (src/core/privacy) bounds.
     const m = sent.length;
-    const noise = new UniformRng(mixSeed(this.s.seed, 0x6470_6e21 /* "dpn!" */, step));
-    const std = this.s.noiseMultiplier * dpClip;
-    let clipped = 0;
-    sent = sent.map((v) => {
-      const values = v.values.slice();
-      if (clipL2(values, dpClip) < 1) clipped++;
-      // Distributed noise: each client's share, so that only the sum (secure aggregation) carries the full noise.
-      if (this.s.dpNoise === 'distributed' && std > 0) for (let i = 0; i < values.length; i++) values[i] = values[i]! + (std / Math.sqrt(m)) * noise.normal();
-      return { ...v, values, examples: 1 };
-    });
     const d = sent[0]!.values.length;
     const sum = new Float64Array(d);
-    for (const v of sent) for (let i = 0; i < d; i++) sum[i] += v.values[i]!;
-    if (this.s.dpNoise === 'central' && std > 0) for (let i = 0; i < d; i++) sum[i] += std * noise.normal();
+    let clipped = 0;
+    if (this.s.dpNoise === 'distributed') {
+      // Distributed noise: each client adds its own share N(0, (σC)²/m) from its own stream (privacy/noise.ts),
+      // exactly as a client of a secure round does (secagg/quantize.ts secAggVector), so only the sum carries
+      // the full noise and a secure run matches this one up to the quantization.
+      const std = shareStd(this.s.noiseMultiplier, dpClip, m);
+      for (const v of sent) {
+        const share = noisedShare(v.values, dpClip, std, seededNormals(dpNoiseSeed(this.s.seed, step, v.clientId)));
+        if (share.clipped) clipped++;
+        for (let i = 0; i < d; i++) sum[i] += share.values[i]!;
+      }
+    } else {
+      const noise = new UniformRng(mixSeed(this.s.seed, 0x6470_6e21 /* "dpn!" */, step));
+      const std = this.s.noiseMultiplier * dpClip;
+      sent = sent.map((v) => {
+        const values = v.values.slice();
+        if (clipL2(values, dpClip) < 1) clipped++;
+        return { ...v, values, examples: 1 };
+      });
+      for (const v of sent) for (let i = 0; i < d; i++) sum[i] += v.values[i]!;
+      if (std > 0) for (let i = 0; i < d; i++) sum[i] += std * noise.normal();
+    }
     for (let i = 0; i < d; i++) sum[i] = sum[i]! / m / divisor;
     return { values: sum, used: sent.map((v) => v.clientId), excluded: [], clipped };
   }

@@ -60,6 +60,12 @@ export interface FederationProgress {
   stepsSinceEval: number;
   /** Wall time of earlier sessions (resume), added to this session's. */
   wallOffsetMs: number;
+  /**
+   * Differentially private secure rounds whose sum carried fewer noise shares than planned (dropouts), by
+   * "survivors/participants": the accountant charges them at σ·√(survivors/participants) (setup.ts privacyOf).
+   * Absent: none (and in checkpoints made before it existed).
+   */
+  dpReduced?: Record<string, number>;
 }
 
 export interface FederationPlan {
@@ -107,8 +113,13 @@ export interface FederationParts {
   ema: Ema | null;
   /** Evaluates the given weights on the test split. */
   evaluate(weights: Float32Array): Promise<Evaluation>;
-  /** A differentially private run's ε after a number of steps (records carry it). */
-  epsilon?(steps: number): number;
+  /**
+   * A differentially private run's ε after a number of steps, `reduced` of them charged at a smaller noise
+   * multiplier (progress.dpReduced); records carry it.
+   */
+  epsilon?(steps: number, reduced?: Readonly<Record<string, number>>): number;
+  /** The key under which a round with `counted` of `participants` inputs is charged at reduced noise, or null. */
+  privacyReduction?(counted: number, participants: number): string | null;
   /** Called after every completed step, before the next starts (checkpoints go here). */
   afterStep?(progress: FederationProgress): void | Promise<void>;
 }
@@ -124,7 +135,7 @@ export async function runFederation(
     const lr = lrAt(step, plan.schedule);
     const clients = sampleClients(config.clients, plan.participants, progress.sampleRng);
     const round = await strategy.round({ step, clients, lr }, weights, step);
-    if (round.counted > 0 && !Number.isFinite(round.trainLoss)) {
+    if (round.counted > 0 && !round.lossHidden && !Number.isFinite(round.trainLoss)) {
       throw new Error(`training diverged at step ${step}: minibatch loss is ${round.trainLoss} (try a smaller lr or sigma)`);
     }
     const c = progress.counters;
@@ -132,7 +143,12 @@ export async function runFederation(
     c.uplinkBytes += round.uplinkBytes;
     c.downlinkBytes += round.downlinkBytes;
     c.directions += round.directions;
-    if (round.counted > 0) {
+    const reduction = parts.privacyReduction?.(round.counted, clients.length) ?? null;
+    if (reduction !== null) {
+      const reduced = (progress.dpReduced ??= {});
+      reduced[reduction] = (reduced[reduction] ?? 0) + 1;
+    }
+    if (round.counted > 0 && !round.lossHidden) {
       progress.lossSinceEval += round.trainLoss;
       progress.stepsSinceEval++;
     }
@@ -164,7 +180,7 @@ export async function runFederation(
         wallMs: Math.round(performance.now() - started),
       };
       if (parts.epsilon) {
-        const e = parts.epsilon(step + 1);
+        const e = parts.epsilon(step + 1, progress.dpReduced);
         record.epsilon = Number.isFinite(e) ? e : null;
       }
       progress.metrics.push(record);

@@ -61,6 +61,7 @@ export function estimatorSettings(config: RunConfig): EstimatorSettings {
     seedPolicy: config.seedPolicy,
     clip: config.clip,
     secureAggregation: config.secureAggregation,
+    ...(config.secureAggregation && config.dpClip !== null ? { secureDp: true } : {}),
   };
 }
 
@@ -78,8 +79,17 @@ export interface Privacy {
   /** Participants / clients: the sampling rate of a round. */
   sampleRate: number;
   delta: number;
-  /** ε at δ after `steps` rounds (Infinity without noise). */
-  epsilon(steps: number): number;
+  /**
+   * ε at δ after `steps` rounds (Infinity without noise), `reduced[key]` of which were charged at the smaller
+   * multiplier of `key` (see `reduction`).
+   */
+  epsilon(steps: number, reduced?: Readonly<Record<string, number>>): number;
+  /**
+   * A secure round with distributed noise in which only `counted` of the `participants` clients' inputs (and so
+   * noise shares) reached the sum: its key "counted/participants", charged at σ·√(counted/participants); null
+   * when the round carried the full noise (every input, no noise split, or no release at all).
+   */
+  reduction(counted: number, participants: number): string | null;
 }
 
 /**
@@ -92,17 +102,40 @@ export function privacyOf(config: RunConfig, totalSteps: number): Privacy | null
   const sampleRate = participantsOf(config) / config.clients;
   const delta = config.dpDelta;
   const noiseMultiplier = config.noiseMultiplier ?? noiseMultiplierFor(config.targetEpsilon as number, delta, sampleRate, totalSteps);
-  // RDP composes linearly over identical rounds: one round's curve, scaled, gives ε after any number of them.
-  const perStep = noiseMultiplier > 0 ? computeRdp(sampleRate, noiseMultiplier, 1) : null;
+  // RDP composes linearly: one round's curve, scaled, gives ε after any number of identical rounds; a history
+  // with rounds of smaller noise (dropouts under distributed noise) adds their curves.
+  const curves = new Map<string, number[] | null>();
+  const curve = (sigma: number, key: string): number[] | null => {
+    if (!curves.has(key)) curves.set(key, sigma > 0 ? computeRdp(sampleRate, sigma, 1) : null);
+    return curves.get(key)!;
+  };
+  const full = curve(noiseMultiplier, '');
+  const splitNoise = config.secureAggregation && config.dpNoise === 'distributed';
   return {
     noiseMultiplier,
     sampleRate,
     delta,
-    epsilon: (steps) => {
+    epsilon: (steps, reduced = {}) => {
       if (steps === 0) return 0;
-      if (perStep === null) return Infinity;
-      return rdpToEpsilon(DEFAULT_ALPHAS, perStep.map((r) => r * steps), delta).epsilon;
+      const keys = Object.keys(reduced).filter((k) => reduced[k]! > 0);
+      if (keys.length === 0) return full === null ? Infinity : rdpToEpsilon(DEFAULT_ALPHAS, full.map((r) => r * steps), delta).epsilon;
+      let fullSteps = steps;
+      const total = new Array<number>(DEFAULT_ALPHAS.length).fill(0);
+      for (const key of keys) {
+        const [counted, participants] = key.split('/').map(Number) as [number, number];
+        const c = curve(noiseMultiplier * Math.sqrt(counted / participants), key);
+        if (c === null) return Infinity;
+        const n = Math.min(reduced[key]!, fullSteps);
+        fullSteps -= n;
+        for (let i = 0; i < total.length; i++) total[i]! += n * c[i]!;
+      }
+      if (fullSteps > 0) {
+        if (full === null) return Infinity;
+        for (let i = 0; i < total.length; i++) total[i]! += fullSteps * full[i]!;
+      }
+      return rdpToEpsilon(DEFAULT_ALPHAS, total, delta).epsilon;
     },
+    reduction: (counted, participants) => (splitNoise && counted > 0 && counted < participants ? `${counted}/${participants}` : null),
   };
 }
 

@@ -32,6 +32,8 @@ export interface RoundOutput {
   clipScale: number;
   /** Replies the aggregation rule left out (robust rules), with the reason. */
   excluded: { clientId: number; reason: string }[];
+  /** The round had no training-loss reading (a differentially private secure sum carries none): trainLoss is NaN. */
+  lossHidden?: boolean;
 }
 
 /** The round's output when no participant replied in time: the model stays as it was. */
@@ -64,6 +66,11 @@ export interface EstimatorSettings {
   clip: number;
   /** Secure aggregation: the transport returns only the sum of the K-vectors (shared directions, the mean). */
   secureAggregation?: boolean;
+  /**
+   * Differential privacy under secure aggregation (distributed noise): the clients add weight 1 and loss 0 to the
+   * sum (secAggVector), so ĝ is Σ/survivors and the round reports no loss.
+   */
+  secureDp?: boolean;
 }
 
 /** Rebuilds ĝ = Σ coef_k z_k over the whole parameter vector (in parallel where it can). */
@@ -141,7 +148,8 @@ export class FedSgd implements Strategy {
     const clipScale = await this.apply(sets, weights, input.lr);
     return {
       counted: survivors.length,
-      trainLoss: sum[K + 1]! / survivors.length,
+      trainLoss: this.settings.secureDp ? NaN : sum[K + 1]! / survivors.length,
+      ...(this.settings.secureDp ? { lossHidden: true } : {}),
       forwardPasses: survivors.length * forwardPassesPerEstimate(K, this.settings.scheme),
       uplinkBytes: survivors.length * wire.uplink,
       downlinkBytes,

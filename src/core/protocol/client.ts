@@ -391,7 +391,7 @@ export class FederatedClient {
                   const crypto = this.opts.secAggCrypto;
                   if (!crypto) throw new Error('secure aggregation is not supported by this client');
                   if (task.secagg.dim !== task.K + 2) throw new Error(`task.secagg.dim ${task.secagg.dim} is not K + 2 = ${task.K + 2}`);
-                  const vector = secAggVector(result.scalars, result.examples, task.batchSize, result.loss);
+                  const vector = secAggVector(result.scalars, result.examples, task.batchSize, result.loss, task.secagg, (n) => crypto.random(n));
                   this.opts.onSecAggInput?.(task.round, vector);
                   const sa = await SecAggClient.create(this.id, task.round, task.secagg, vector, crypto);
                   this.secagg = sa;

@@ -6,7 +6,7 @@
 // Platform-free: it runs in Node and in browsers (HMAC by WebCrypto, byte order checked at run time).
 import { Packr, Unpackr } from 'msgpackr';
 import { ModelFieldError, parseClientModel, type ClientModel } from '../model/artifact.ts';
-import { bytesU32, u32Bytes, type SecAggClientMessage, type SecAggServerMessage, type SecAggTaskSpec } from '../secagg/messages.ts';
+import { bytesU32, u32Bytes, type SecAggClientMessage, type SecAggServerMessage, type SecAggTaskSpec, type SecAggDpSpec } from '../secagg/messages.ts';
 
 export type * from '../secagg/messages.ts';
 
@@ -367,6 +367,22 @@ function taskSecAgg(v: unknown): SecAggTaskSpec | null {
     scale: f.get('scale', (x): x is number => isFinite(x) && x > 0, 'a positive number'),
     roundingSeed: f.get('roundingSeed', isU32, 'an unsigned integer'),
     dim: f.get('dim', (x): x is number => isNat(x) && x >= 1, 'a positive integer'),
+    ...taskSecAggDp((v as Record<string, unknown>).dp),
+  };
+}
+
+/** The optional `dp` map of task.secagg (differential privacy with distributed noise): absent or nil = none. */
+function taskSecAggDp(v: unknown): { dp?: SecAggDpSpec } {
+  if (v === null || v === undefined) return {};
+  if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new ProtocolError('bad-frame', 'task.secagg.dp must be a map or nil');
+  const f = new Fields(v as Record<string, unknown>, 'task.secagg.dp');
+  return {
+    dp: {
+      clip: f.get('clip', (x): x is number => isFinite(x) && x > 0, 'a positive number'),
+      noiseMultiplier: f.get('noiseMultiplier', (x): x is number => isFinite(x) && x >= 0, 'a number ≥ 0'),
+      participants: f.get('participants', (x): x is number => isNat(x) && x >= 1, 'a positive integer'),
+      noiseSeed: f.get('noiseSeed', orNull(isU32), 'an unsigned integer or nil'),
+    },
   };
 }
 

@@ -13,6 +13,28 @@ export interface SecAggTaskSpec {
   roundingSeed: number;
   /** Length d of the vector summed: K + 2. */
   dim: number;
+  /** Differential privacy with distributed noise (absent or null: none; protocol.md §12). */
+  dp?: SecAggDpSpec | null;
+}
+
+/**
+ * A differentially private secure round (dpNoise = 'distributed'): the client clips its K scalars to L2 norm
+ * `clip`, adds N(0, (noiseMultiplier·clip)²/participants) to each, and sends weight 1 and loss 0 (quantize.ts
+ * secAggVector), so that the sum of the `participants` shares carries the noise N(0, (σC)²) the accountant charges.
+ */
+export interface SecAggDpSpec {
+  /** L2 bound C of the K scalars. */
+  clip: number;
+  /** σ: the noise std of the whole sum divided by C. */
+  noiseMultiplier: number;
+  /** m: the participants of the round, among whom the noise is split. */
+  participants: number;
+  /**
+   * Seed of the noise stream (privacy/noise.ts seededNormals): set by the simulation (`baffle run`, reproducible);
+   * null over the network, where each client draws its noise from a secret key of its own (the server must not
+   * know the noise it is meant to be hidden by).
+   */
+  noiseSeed: number | null;
 }
 
 export interface PeerKeys {

@@ -30,7 +30,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Listener } from './listener.ts';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { participantsOf, type RunConfig, type ServerConfig } from '../../core/config/index.ts';
-import { secAggSpec } from '../../core/secagg/spec.ts';
+import { secAggSpec, type SecAggDpOptions } from '../../core/secagg/spec.ts';
 import { SecAggSession } from './secagg.ts';
 import { dequantize as dequantizeWords } from '../../core/secagg/quantize.ts';
 import type { DashboardClient, DashboardStatus, RoundRecord, ServerState } from '../../core/protocol/status.ts';
@@ -85,6 +85,8 @@ export interface NetServerOptions {
    * (the server listens on loopback only; /events then still checks that the Host header is a loopback name).
    */
   dashboardToken?: string | null;
+  /** A differentially private run's noise multiplier (setup.ts privacyOf), for secure rounds with distributed noise. */
+  noiseMultiplier?: number;
 }
 
 export interface StatusInfo {
@@ -302,9 +304,21 @@ export class NetServer implements ClientTransport {
     }));
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes every connection and the listener. `goingAway`: the server is stopping (SIGTERM, SIGINT) and will be
+   * back, so each client is told 4004 and reconnects later (protocol.md §2); sockets that do not finish the
+   * closing handshake within a second are dropped.
+   */
+  async close(goingAway = false): Promise<void> {
     clearInterval(this.heartbeatTimer);
     this.endSubscribers();
+    if (goingAway && this.conns.size > 0) {
+      const closed = [...this.conns].map((c) => new Promise<void>((resolve) => {
+        c.ws.once('close', () => resolve());
+        c.ws.close(CloseCode.goingAway, 'server stopping');
+      }));
+      await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 1000).unref())]);
+    }
     for (const c of this.conns) c.ws.terminate();
     this.wss.close();
     await this.opts.listener.close();
@@ -387,7 +401,7 @@ export class NetServer implements ClientTransport {
     this.round = round;
     const all = [...round.participants.values()];
     // A secure round needs the threshold's clients to the end, whatever the quorum.
-    const threshold = secure ? secAggSpec(this.opts.config, step, 0, all.length).threshold : 0;
+    const threshold = secure ? secAggSpec(this.opts.config, step, 0, all.length, this.secAggDp()).threshold : 0;
     const quorum = Math.max(this.quorumOf(all.length), threshold);
     const count = (s: Status) => all.filter((p) => p.status === s).length;
     const connectedIdle = () => all.filter((p) => p.status === 'idle' && this.byClient.has(p.clientId)).length;
@@ -467,9 +481,14 @@ export class NetServer implements ClientTransport {
     return { results: counted.map((p) => ({ p, r: p.result as ResultMsg })), secure: sum };
   }
 
+  /** Differential privacy of a secure round: each client's noise from its own secret key (never the run's seed). */
+  private secAggDp(): SecAggDpOptions | null {
+    return this.opts.config.dpClip !== null ? { noiseMultiplier: this.opts.noiseMultiplier ?? 0, seeded: false } : null;
+  }
+
   /** The secure phases over the participants that advertised keys; null when they fail (logged). */
   private async secureRound(round: OpenRound, advertised: Participant[], threshold: number, phaseMs: number): Promise<SecureSumReply | null> {
-    const spec = secAggSpec(this.opts.config, round.step, 0, round.participants.size);
+    const spec = secAggSpec(this.opts.config, round.step, 0, round.participants.size, this.secAggDp());
     const session = new SecAggSession(round.step, threshold, spec.dim, spec.scale, {
       send: (id, msg) => {
         const conn = this.byClient.get(id);
@@ -533,7 +552,7 @@ export class NetServer implements ClientTransport {
     const msg: TaskMsg =
       'seeds' in r
         ? { ...base, kind: 'local-train', seeds: r.seeds, lr: r.lr, optimizer: r.optimizer, clip: r.clip }
-        : { ...base, kind: 'estimate', seed: r.seed, secagg: round.secure ? secAggSpec(this.opts.config, round.step, p.clientId, round.participants.size) : null };
+        : { ...base, kind: 'estimate', seed: r.seed, secagg: round.secure ? secAggSpec(this.opts.config, round.step, p.clientId, round.participants.size, this.secAggDp()) : null };
     this.tasks.set(id, { conn, clientId: p.clientId, step: round.step });
     p.status = 'tasked';
     p.task = id;

@@ -57,21 +57,32 @@ export class InProcessTransport implements ClientTransport {
     const step = requests[0]!.step;
     const inputs = replies.map((r) => ({
       clientId: r.clientId,
-      vector: secAggVector(r.scalars, r.examples, this.batchSize, r.loss),
-      spec: secAggSpec(config, step, r.clientId, requests.length),
+      ...this.secureInput(config, step, r, requests.length),
     }));
     const out = await secureSumInProcess(step, inputs, nodeSecAggCrypto);
     if (!out.ok) throw new Error(`secure aggregation failed in round ${step + 1} with every client present: ${out.reason}`);
     return { survivors: out.survivors, sum: out.sum };
   }
 
-  /** Makes secureEstimate available, with the run's secure-aggregation settings. */
-  enableSecureAggregation(config: RunConfig): this {
+  /** Client r's spec and vector: under DP (dpClip, distributed noise) with the run's seeded noise streams. */
+  private secureInput(config: RunConfig, step: number, r: EstimateReply, participants: number) {
+    const dp = config.dpClip !== null ? { noiseMultiplier: this.noiseMultiplier, seeded: true } : null;
+    const spec = secAggSpec(config, step, r.clientId, participants, dp);
+    return { spec, vector: secAggVector(r.scalars, r.examples, this.batchSize, r.loss, spec) };
+  }
+
+  /**
+   * Makes secureEstimate available, with the run's secure-aggregation settings and, for a differentially
+   * private run, its resolved noise multiplier.
+   */
+  enableSecureAggregation(config: RunConfig, noiseMultiplier = 0): this {
     this.secure = config;
+    this.noiseMultiplier = noiseMultiplier;
     return this;
   }
 
   private secure: RunConfig | null = null;
+  private noiseMultiplier = 0;
 
   async localTrain(requests: LocalTrainRequest[], weights: Float32Array): Promise<LocalTrainReply[]> {
     if (weights !== this.pool.weights) this.pool.weights.set(weights);

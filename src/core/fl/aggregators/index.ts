@@ -1,20 +1,21 @@
 // The aggregation rules by name (the `aggregator` key), and which of them fit a run's directions.
 import type { Aggregator } from './types.ts';
 import { CenteredClipAggregator } from './centeredClip.ts';
+import { CosineScreenAggregator } from './cosineScreen.ts';
 import { KrumAggregator } from './krum.ts';
 import { MeanAggregator } from './mean.ts';
 import { MedianAggregator } from './median.ts';
 import { NormScreenAggregator } from './normScreen.ts';
 import { TrimmedMeanAggregator } from './trimmedMean.ts';
 
-export const AGGREGATORS = ['mean', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip', 'norm-screen'] as const;
+export const AGGREGATORS = ['mean', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip', 'norm-screen', 'cosine-screen'] as const;
 export type AggregatorName = (typeof AGGREGATORS)[number];
 
 /**
  * Rules that compare clients coordinate by coordinate (or by distances between whole vectors): meaningful only
  * when every client's k-th scalar multiplies the same direction z_k — shared directions, or gradients.
  */
-export const COORDINATE_RULES: readonly AggregatorName[] = ['median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip'];
+export const COORDINATE_RULES: readonly AggregatorName[] = ['median', 'trimmed-mean', 'krum', 'multi-krum', 'centered-clip', 'cosine-screen'];
 
 export interface AggregatorSettings {
   aggregator: AggregatorName;
@@ -44,6 +45,8 @@ export function makeAggregator(s: AggregatorSettings): Aggregator {
       return new CenteredClipAggregator(s.centeredClipTau, s.centeredClipIterations);
     case 'norm-screen':
       return new NormScreenAggregator(s.screenFactor);
+    case 'cosine-screen':
+      return new CosineScreenAggregator(s.screenFactor);
   }
 }
 

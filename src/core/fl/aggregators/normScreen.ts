@@ -2,7 +2,7 @@
 // c's k-th scalar multiplies its own z_ck). A Byzantine client can still only act through the size of its
 // vector, so clients whose L2 norm exceeds `factor` × the median norm are left out, and the rest averaged
 // (example-weighted) as the mean does. It does not stop an attacker who stays within the bound.
-import { dimensionOf, weightedMean, type Aggregate, type Aggregator, type ClientVector } from './types.ts';
+import { dimensionOf, medianOf, weightedMean, type Aggregate, type Aggregator, type ClientVector } from './types.ts';
 
 export class NormScreenAggregator implements Aggregator {
   readonly name = 'norm-screen';
@@ -12,9 +12,7 @@ export class NormScreenAggregator implements Aggregator {
   aggregate(vectors: readonly ClientVector[], divisor = 1): Aggregate {
     dimensionOf(vectors);
     const norms = vectors.map((v) => Math.sqrt(v.values.reduce((s, x) => s + x * x, 0)));
-    const sorted = [...norms].sort((a, b) => a - b);
-    const m = sorted.length;
-    const median = m % 2 === 1 ? sorted[(m - 1) / 2]! : (sorted[m / 2 - 1]! + sorted[m / 2]!) / 2;
+    const median = medianOf(norms);
     const bound = this.factor * median;
     const kept = vectors.filter((_, i) => norms[i]! <= bound);
     return {

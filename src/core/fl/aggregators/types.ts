@@ -54,3 +54,10 @@ export function dimensionOf(vectors: readonly ClientVector[]): number {
 }
 
 export const all = (vectors: readonly ClientVector[]): Aggregate['used'] => vectors.map((v) => v.clientId);
+
+/** The median of `xs` (the mean of the two middle values for an even count). */
+export function medianOf(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length;
+  return m % 2 === 1 ? s[(m - 1) / 2]! : (s[m / 2 - 1]! + s[m / 2]!) / 2;
+}
