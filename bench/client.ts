@@ -5,7 +5,14 @@ import { WorkerPool } from '../src/node/engine/pool.ts';
 import type { ClientRunResult, ClientRunTask, ClientWorkerData } from './clientWorker.ts';
 import { scalarsFromLosses } from '../src/core/zo/scheme.ts';
 import { forwardCost } from './flops.ts';
-import { median, now, spread, type ZooEntry } from './lib.ts';
+import { median, now, spread, syntheticBatch, type ZooEntry } from './lib.ts';
+import { buildModel } from '../src/core/model/index.ts';
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
+import { lowRankPlan } from '../src/core/rng/lowrank.ts';
+import { mlpShape } from '../src/core/zo/lowrankBatch.ts';
+import { LowRankBatchSession } from '../src/node/engine/lowrankBatch.ts';
+import { OrtSession } from '../src/node/engine/ort.ts';
+import { processCpuNs } from './clock.ts';
 
 export interface ClientResult {
   model: string;
@@ -18,6 +25,11 @@ export interface ClientResult {
    * inference. Measured for 1 worker.
    */
   fractionOfBatched?: number;
+  /**
+   * lowrank, 1 worker, MLP-shaped models only: the member-batched client step (src/node/engine/lowrankBatch.ts,
+   * all K+1 members in one engine run) measured on the main thread, on-CPU.
+   */
+  memberBatched?: MemberBatchedResult;
   label: string;
   workers: number;
   batch: number;
@@ -53,6 +65,78 @@ export interface ClientResult {
   passesPerCpuSec: number;
   /** Share of the workers' runnable time spent waiting for a CPU (machine contention). */
   waitShare: number;
+}
+
+export interface MemberBatchedResult {
+  /** Members (K+1) and batch B of the measured step. */
+  members: number;
+  batch: number;
+  /** Median on-CPU ms of one client step (K+1 members in one run, factors included). */
+  stepCpuMs: number;
+  /** Of which (wall, median): drawing the factors and filling the member tensors. */
+  factorMs: number;
+  /** Member passes per on-CPU second: (K+1) / stepCpuMs. */
+  passesPerCpuSec: number;
+  /** On-CPU ms of one batched inference over the same (K+1)·B examples (OrtSession, same thread). */
+  batchedCpuMs: number;
+  /** batchedCpuMs ÷ stepCpuMs (> 1: the step costs less than inference over its examples; W x is shared). */
+  fractionOfBatched: number;
+  /** The per-pass step's on-CPU passes per second of the same row, for the speed-up. */
+  speedupOverPerPass: number;
+}
+
+/**
+ * The member-batched step of a lowrank MLP on the calling thread (the pool's workers idle, so process CPU time
+ * is this thread's): `reps` repetitions of ≥ targetMs each, medians.
+ */
+export async function benchMemberBatched(entry: ZooEntry, opts: { batch?: number; rank?: number; reps?: number; targetMs?: number; K?: number }): Promise<Omit<MemberBatchedResult, 'speedupOverPerPass'> | null> {
+  const model = buildModel(entry.config);
+  const shape = mlpShape(entry.config, model.layout.params);
+  if (!shape) return null;
+  const batch = opts.batch ?? 32;
+  const K = opts.K ?? 100;
+  const weights = model.initWeights(1);
+  const plan = lowRankPlan(model.layout.params, opts.rank ?? 1);
+  const fast = await LowRankBatchSession.create(shape, plan);
+  const ref = await OrtSession.create(zooArtifact(model, { weights, trainable: ['all'] }));
+  try {
+    fast.setBatch(syntheticBatch(entry.config.inputShape, batch, entry.config.classes));
+    ref.setBatch(syntheticBatch(entry.config.inputShape, (K + 1) * batch, entry.config.classes));
+    const task = { seed: 0xbe0c, sigma: 1e-4, scheme: 'forward' as const };
+    const range = { kStart: 0, kEnd: K, base: true };
+    for (let i = 0; i < 3; i++) {
+      await fast.runPasses(weights, task, range);
+      await ref.loss(weights);
+    }
+    const timeIt = async (f: () => Promise<unknown>): Promise<number> => {
+      const t0 = now();
+      let n = 0;
+      const c0 = processCpuNs();
+      while (n < 3 || now() - t0 < (opts.targetMs ?? 300)) {
+        await f();
+        n++;
+      }
+      return (processCpuNs() - c0) / 1e6 / n;
+    };
+    const steps: number[] = [];
+    const refs: number[] = [];
+    const factor: number[] = [];
+    for (let r = 0; r < (opts.reps ?? 5); r++) {
+      steps.push(
+        await timeIt(async () => {
+          await fast.runPasses(weights, task, range);
+          factor.push(fast.timing.factorMs);
+        }),
+      );
+      refs.push(await timeIt(() => ref.loss(weights)));
+    }
+    const stepCpuMs = median(steps);
+    const batchedCpuMs = median(refs);
+    return { members: K + 1, batch, stepCpuMs, factorMs: median(factor), passesPerCpuSec: ((K + 1) * 1000) / stepCpuMs, batchedCpuMs, fractionOfBatched: batchedCpuMs / stepCpuMs };
+  } finally {
+    await fast.dispose();
+    await ref.dispose();
+  }
 }
 
 export interface ClientBenchOptions {
@@ -135,6 +219,20 @@ export async function benchClient(entry: ZooEntry, opts: ClientBenchOptions): Pr
       const stepMs = (KP1 * 1000) / median(cpuRate);
       fractionOfBatched = batchedMs / stepMs;
     }
+    // The member-batched fast path (lowrank, MLP-shaped models): measured next to the per-pass row, printed
+    // here (bench/run.ts's table shows the per-pass figures; the JSON keeps both).
+    let memberBatched: MemberBatchedResult | undefined;
+    if (W === 1 && opts.perturbation === 'lowrank') {
+      const mb = await benchMemberBatched(entry, { batch, rank: opts.rank ?? 1, reps: opts.reps ?? 5, targetMs: Math.min(300, opts.targetMs ?? 300) });
+      if (mb) {
+        memberBatched = { ...mb, speedupOverPerPass: mb.passesPerCpuSec / median(cpuRate) };
+        console.log(
+          `  ${entry.label.padEnd(22)} lowrank r=${opts.rank ?? 1} member-batched (one run of K+1 = ${mb.members} members × ${batch}): ` +
+            `${Math.round(mb.passesPerCpuSec)} passes/s on-CPU (${mb.stepCpuMs.toFixed(2)} ms per step, ${memberBatched.speedupOverPerPass.toFixed(1)}× the per-pass step), ` +
+            `batched inference ÷ step ${(100 * mb.fractionOfBatched).toFixed(0)}% (per-pass: ${fractionOfBatched === undefined ? '—' : (100 * fractionOfBatched).toFixed(0) + '%'})`,
+        );
+      }
+    }
     const passesPerSec = median(rate);
     const regenMs = median(regen);
     const fwdMs = median(fwd);
@@ -144,6 +242,7 @@ export async function benchClient(entry: ZooEntry, opts: ClientBenchOptions): Pr
       perturbation: opts.perturbation ?? 'gaussian',
       rank: opts.perturbation === 'lowrank' ? (opts.rank ?? 1) : undefined,
       fractionOfBatched,
+      memberBatched,
       label: entry.label,
       workers: W,
       batch,

@@ -5,7 +5,8 @@
  *
  * Sections: peak (single-thread MatMul 512³ and run() overhead), rng (regeneration ns/element), client
  * (forward passes/s per zoo model, 1 and all workers), server (ĝ rebuild ns/param/direction), e2e (s per
- * FedSGD step of simulate()), ort (session-option variants), nchwc (experiment: onnxruntime's NCHWc graph with
+ * FedSGD step of simulate()), tta (opt-in, `--only tta`, ~10–40 min: time to accuracy of the default and the
+ * paper's LeNet recipe with each kind of direction), ort (session-option variants), nchwc (experiment: onnxruntime's NCHWc graph with
  * the weights fed as inputs), browser (a client step in Chromium on onnxruntime-web). See docs/performance.md.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { loadDataset } from '../src/node/data/index.ts';
 import { defaultWorkers } from '../src/node/sim/simPool.ts';
 import { benchClient, type ClientResult } from './client.ts';
 import { benchE2e, RECIPES, type E2eResult } from './e2e.ts';
+import { benchTta, TTA_RECIPES, type TtaResult } from './tta.ts';
 import { selfCheck } from './flops.ts';
 import { fmtNum, markdownTable, now, textTable, zooEntry, ZOO, type Table } from './lib.ts';
 import { benchOrtOptions, benchPeak, benchRunOverhead, VARIANTS, type PeakResult, type VariantResult } from './ort.ts';
@@ -27,7 +29,7 @@ import { benchRng, type RngBenchResult } from './rng.ts';
 import { benchServer, type ServerResult } from './server.ts';
 import { benchBrowser, browserTable, type BrowserResult } from './browser.ts';
 
-const SECTIONS = ['peak', 'rng', 'client', 'server', 'e2e', 'ort', 'nchwc', 'peer', 'convs', 'scaling', 'browser'] as const;
+const SECTIONS = ['peak', 'rng', 'client', 'server', 'e2e', 'tta', 'ort', 'nchwc', 'peer', 'convs', 'scaling', 'browser'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface SectionMeta {
@@ -52,6 +54,7 @@ interface Results {
   client?: ClientResult[];
   server?: ServerResult[];
   e2e?: E2eResult[];
+  tta?: TtaResult[];
   ort?: VariantResult[];
   nchwc?: NchwcResult[];
   peer?: PeerResult[];
@@ -223,6 +226,14 @@ function clientTable(r: Results): Table | null {
       '"passes/s on-CPU" divides by each worker thread\'s on-CPU time (/proc/thread-self/schedstat): the rate with an idle core per worker.',
       '"fwd GFLOP/s/core on-CPU": gather + run per busy core, against the MatMul peak measured on on-CPU time.',
       '"run-queue wait" is the share of runnable time the workers waited for a CPU: how much other jobs held the bench back.',
+      ...r.client.flatMap((c) =>
+        c.memberBatched
+          ? [
+              `${c.label}, lowrank r=${c.rank ?? 1}, member-batched step (memberBatch: ${c.memberBatched.members} members × ${c.memberBatched.batch} in one engine run): ` +
+                `${fmtNum(c.memberBatched.passesPerCpuSec)} passes/s on-CPU, ${fmtNum(c.memberBatched.stepCpuMs)} ms per step, batched inference ÷ step ${pct(c.memberBatched.fractionOfBatched)}.`,
+            ]
+          : [],
+      ),
       '"batched inference ÷ step" (1 worker): on-CPU time of one unperturbed forward pass over (K+1)·B = 101 × 32 examples in the same engine, divided by the on-CPU time of a client step of K+1 = 101 passes at batch 32 (1 = a client step at the speed of inference). lowrank r=1: perturbLowRank (W + σ·A Bᵀ per weight matrix from (m+p) draws; docs/directions.md), still one engine run per direction.',
     ],
   };
@@ -354,6 +365,32 @@ function nchwcTable(r: Results): Table | null {
   };
 }
 
+function ttaTable(r: Results): Table | null {
+  if (!r.tta?.length) return null;
+  const kb = (b: number) => b / 1024;
+  return {
+    title: 'Time to accuracy: each recipe trained until its evaluated test accuracy first reaches the target',
+    head: ['recipe', 'target', 'reached', 'steps', 'test acc', 'wall s', 'CPU s', 'idle-machine estimate s', 'forward passes', 'KiB up per client', 'MiB down per client'],
+    rows: r.tta.map((t) => [
+      t.label,
+      `${(100 * t.target).toFixed(1)}%`,
+      t.reached ? 'yes' : 'no',
+      t.steps,
+      `${(100 * t.accuracy).toFixed(2)}%`,
+      t.wallSec,
+      t.cpuSec,
+      t.idleEstimateSec,
+      t.forwardPasses,
+      kb(t.uplinkBytesPerClient),
+      kb(t.downlinkBytesPerClient) / 1024,
+    ]),
+    notes: [
+      'Evaluations (the EMA weights on the test split at the run\'s evalEvery, by default every epoch = 25 steps) count in the times, as they do for a user; the first evaluation at or above the target ends the run.',
+      'CPU s = process on-CPU seconds from start to that evaluation (all threads); idle-machine estimate = that ÷ workers. Bytes are the run\'s totals ÷ clients (sync = weights: every step downloads the whole model).',
+    ],
+  };
+}
+
 function allTables(r: Results): Table[] {
   return [
     peakTable(r),
@@ -361,6 +398,7 @@ function allTables(r: Results): Table[] {
     clientTable(r),
     serverTable(r),
     e2eTable(r),
+    ttaTable(r),
     ortTable(r),
     nchwcTable(r),
     r.peer ? peerTable(r.peer) : null,
@@ -419,7 +457,8 @@ async function main(): Promise<void> {
     console.log(`rebuilt ${MD_PATH} from ${JSON_PATH}`);
     return;
   }
-  const run = (s: Section) => only.size === 0 || only.has(s);
+  // tta trains whole runs (tens of minutes): only when asked for.
+  const run = (s: Section) => (s === 'tta' ? only.has(s) : only.size === 0 || only.has(s));
   selfCheck();
   mkdirSync(RESULTS_DIR, { recursive: true });
 
@@ -457,6 +496,7 @@ async function main(): Promise<void> {
       client: clientTable,
       server: serverTable,
       e2e: e2eTable,
+      tta: ttaTable,
       ort: ortTable,
       nchwc: nchwcTable,
       peer: (x: Results) => (x.peer ? peerTable(x.peer) : null),
@@ -535,6 +575,18 @@ async function main(): Promise<void> {
       out.push(r);
     }
     results.e2e = out;
+  });
+
+  await section('tta', async () => {
+    const dataset = loadDataset('mnist-10k');
+    const out: TtaResult[] = [];
+    // --quick: the MLP recipes only.
+    for (const recipe of quick ? TTA_RECIPES.filter((r) => r.id.startsWith('mlp-')) : TTA_RECIPES) {
+      const r = await benchTta(recipe, dataset, workers);
+      console.log(`  ${recipe.label}: ${r.reached ? 'reached' : 'did not reach'} ${pct(recipe.target)} at step ${r.steps} (${pct(r.accuracy)}), ${fmtNum(r.wallSec)} s wall, ${fmtNum(r.idleEstimateSec)} s idle-machine estimate`);
+      out.push(r);
+    }
+    results.tta = out;
   });
 
   await section('ort', async () => {

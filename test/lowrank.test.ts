@@ -346,6 +346,14 @@ test('lowrank runs: same config and seed → same metrics and weights with 1 and
     // ... and not the Gaussian run's.
     const g = await simulate({ ...config, perturbation: 'gaussian', rank: 1 }, dataset, 2);
     assert.notDeepEqual(withoutTime(g.metrics), withoutTime(a.metrics));
+    // The workers ran the member-batched step (memberBatch, on by default for a zoo mlp): the per-pass path's
+    // float32 rounding differs, so its weights do, but its run is the same to a few ulps of a loss per step.
+    const p = await simulate({ ...config, memberBatch: false }, dataset, 2);
+    assert.notDeepEqual(p.evalWeights, a.evalWeights, 'memberBatch = false takes the per-pass path');
+    for (let i = 0; i < a.metrics.length; i++) {
+      const [x, y] = [a.metrics[i]!, p.metrics[i]!];
+      assert.ok(Math.abs(x.testLoss - y.testLoss) < 1e-3 * y.testLoss, `step ${x.step}: test loss ${x.testLoss} (member-batched) vs ${y.testLoss} (per-pass)`);
+    }
   }
 });
 
@@ -370,4 +378,147 @@ test('FedSGD with lowrank directions learns mnist-10k digits (loss falls, accura
   assert.ok(last.testLoss < first.testLoss, `test loss ${first.testLoss} → ${last.testLoss}`);
   assert.ok(last.testLoss < 1.6, `test loss after 60 steps ${last.testLoss}`);
   assert.ok(last.testAccuracy > 0.5, `accuracy after 60 steps ${last.testAccuracy}`);
+});
+
+// ---- the member-batched client step (src/core/zo/lowrankBatch.ts, src/node/engine/lowrankBatch.ts) ----
+
+import { buildModel } from '../src/core/model/index.ts';
+import { zooArtifact } from '../src/core/model/zooArtifact.ts';
+import { ReferenceSession } from '../src/core/engine/reference.ts';
+import { OrtSession } from '../src/node/engine/ort.ts';
+import { combineLosses, estimateBatched, estimateWith, runPasses, splitDirections, type EstimateTask } from '../src/core/zo/task.ts';
+import { syntheticBatch } from '../bench/lib.ts';
+import { memberFactors, mlpShape, referenceMemberLosses, shareMembers } from '../src/core/zo/lowrankBatch.ts';
+import { LowRankBatchSession, memberBatchedEngine } from '../src/node/engine/lowrankBatch.ts';
+import type { ModelConfig } from '../src/core/model/types.ts';
+
+const mlpConfig = (hidden: number[], inputShape: [number, number, number], classes: number, activation: ModelConfig['activation'] = 'hardswish'): ModelConfig =>
+  ({ model: 'mlp', activation, hidden, depth: 10, width: 2, classes, norm: 'none', inputShape }) as ModelConfig;
+
+/** bench/lib's synthetic batch with labels that vary with the salt (so two batches differ in both). */
+function lcgBatch(inputShape: readonly number[], count: number, classes: number, salt: number): { x: Float32Array; y: Uint8Array; count: number } {
+  const b = syntheticBatch(inputShape, count, classes, salt);
+  for (let i = 0; i < count; i++) b.y[i] = (i * 7 + salt) % classes;
+  return b;
+}
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+test('member-batched path: covers the zoo mlp (any depth, every activation), refuses the rest with a reason', async () => {
+  for (const hidden of [[], [16], [16, 8]]) {
+    const c = mlpConfig(hidden, [1, 4, 4], 3);
+    const shape = mlpShape(c, buildModel(c).layout.params);
+    assert.ok(shape, `hidden ${JSON.stringify(hidden)}`);
+    assert.deepEqual(shape.layers.map((l) => [l.m, l.p]), [...hidden, 3].map((m, i) => [m, i === 0 ? 16 : hidden[i - 1]!]));
+  }
+  const lenet = { ...mlpConfig([], [1, 8, 8], 10), model: 'lenet' } as ModelConfig;
+  const why: { reason?: string } = {};
+  assert.equal(mlpShape(lenet, buildModel(lenet).layout.params, why), null);
+  assert.match(why.reason ?? '', /not a zoo mlp/);
+  const c = mlpConfig([16], [1, 4, 4], 3);
+  const partial = buildModel(c).layout.params.slice(2); // e.g. trainable = the last layer only
+  assert.equal(mlpShape(c, partial, why), null);
+  // The engine factory: null (callers keep the per-pass path) for Gaussian directions and uncovered models.
+  const layout = buildModel(c).layout.params;
+  assert.equal(await memberBatchedEngine(c, layout, null, why), null);
+  assert.match(why.reason ?? '', /Gaussian/);
+  assert.equal(await memberBatchedEngine(lenet, buildModel(lenet).layout.params, lowRankPlan(buildModel(lenet).layout.params, 1)), null);
+  const engine = await memberBatchedEngine(c, layout, lowRankPlan(layout, 2));
+  assert.ok(engine instanceof LowRankBatchSession);
+  await engine.dispose();
+});
+
+test('member-batched path: K losses agree with the per-pass path (ReferenceSession and OrtSession) to float32 tolerance, forward and central, ranks 1 and 3', async () => {
+  for (const [hidden, activation] of [[[16], 'hardswish'], [[12, 8], 'relu'], [[10], 'gelu']] as const) {
+    const config = mlpConfig([...hidden], [1, 4, 4], 5, activation);
+    const model = buildModel(config);
+    const weights = model.initWeights(3);
+    const batch = lcgBatch(config.inputShape, 9, 5, 4);
+    const ref = new ReferenceSession(model);
+    ref.setBatch(batch);
+    const ortPass = await OrtSession.create(zooArtifact(model, { weights, trainable: ['all'] }));
+    ortPass.setBatch(batch);
+    const shape = mlpShape(config, model.layout.params)!;
+    for (const rank of [1, 3]) {
+      const plan = lowRankPlan(model.layout.params, rank);
+      const fast = await LowRankBatchSession.create(shape, plan);
+      fast.setBatch(batch);
+      for (const scheme of ['forward', 'central'] as const) {
+        const task: EstimateTask = { seed: 0x51ed, K: 7, sigma: 1e-2, scheme, lowrank: plan };
+        const [all] = splitDirections(task, 1);
+        const what = `${JSON.stringify(hidden)} ${activation} r=${rank} ${scheme}`;
+        const scratch = new Float32Array(weights.length);
+        const perPassRef = await runPasses(ref, weights, scratch, task, all!);
+        const perPassOrt = await runPasses(ortPass, weights, scratch, task, all!);
+        const batched = await fast.runPasses(weights, task, all!);
+        // The float64 reference of the batched math (same member tensors) agrees too.
+        const f64 = referenceMemberLosses(shape, weights, memberFactors(shape, plan, weights, task, shareMembers(task, all!)), batch.x, batch.y, batch.count);
+        const near = (a: number, b: number, m: string) => assert.ok(Math.abs(a - b) <= 2e-6 * Math.max(1, Math.abs(b)), `${what} ${m}: ${a} vs ${b}`);
+        for (const perPass of [perPassRef, perPassOrt]) {
+          for (let k = 0; k < task.K; k++) near(batched.plus[k]!, perPass.plus[k]!, `L+ ${k}`);
+          if (scheme === 'central') for (let k = 0; k < task.K; k++) near(batched.minus![k]!, perPass.minus![k]!, `L− ${k}`);
+          else near(batched.base!, perPass.base!, 'L(W)');
+        }
+        const o = scheme === 'forward' ? 1 : 0;
+        if (scheme === 'forward') near(batched.base!, f64[0]!, 'L(W) vs float64');
+        for (let k = 0; k < task.K; k++) near(batched.plus[k]!, f64[o + k]!, `L+ ${k} vs float64`);
+        // The scalars a_k: the same estimate.
+        const a = combineLosses(task, [batched]).scalars;
+        const b = combineLosses(task, [perPassRef]).scalars;
+        assert.ok(cosine(a, b) > 0.9999, `${what}: cos ${cosine(a, b)}`);
+        const e = await estimateBatched(fast, weights, task);
+        assert.deepEqual(e.scalars, a);
+        assert.deepEqual((await estimateWith(fast, ref, weights, scratch, task)).scalars, a);
+        assert.deepEqual((await estimateWith(null, ref, weights, scratch, task)).scalars, combineLosses(task, [perPassRef]).scalars);
+      }
+      await fast.dispose();
+    }
+    await ortPass.dispose();
+  }
+});
+
+test('member-batched path on the default MLP (1024-128-10, batch 32, K = 100): cos(a, a_per-pass) ≈ 1 (forward, central); any split into shares gives the one-run bits', async () => {
+  const config = mlpConfig([128], [1, 32, 32], 10);
+  const model = buildModel(config);
+  const weights = model.initWeights(1);
+  const batch = lcgBatch(config.inputShape, 32, 10, 9);
+  const plan = lowRankPlan(model.layout.params, 1);
+  const ortPass = await OrtSession.create(zooArtifact(model, { weights, trainable: ['all'] }));
+  ortPass.setBatch(batch);
+  const fast = await LowRankBatchSession.create(mlpShape(config, model.layout.params)!, plan);
+  fast.setBatch(batch);
+  for (const sigma of [1e-3, 1e-4]) {
+    const task: EstimateTask = { seed: 0xc0ffee, K: 100, sigma, scheme: 'forward', lowrank: plan };
+    const [all] = splitDirections(task, 1);
+    const perPass = combineLosses(task, [await runPasses(ortPass, weights, new Float32Array(weights.length), task, all!)]);
+    const batched = await estimateBatched(fast, weights, task);
+    const cos = cosine(batched.scalars, perPass.scalars);
+    assert.ok(cos > (sigma === 1e-3 ? 0.9999 : 0.999), `σ = ${sigma}: cos ${cos}`);
+    assert.ok(Math.abs(batched.loss - perPass.loss) < 1e-5, `L(W) ${batched.loss} vs ${perPass.loss}`);
+    // Any split of the directions into shares (as workers would run them) gives the one run's bits.
+    for (const chunks of [2, 3, 7]) {
+      const parts = [];
+      for (const s of splitDirections(task, chunks)) parts.push(await fast.runPasses(weights, task, s));
+      assert.deepEqual(combineLosses(task, parts), batched, `${chunks} shares`);
+    }
+  }
+  const central: EstimateTask = { seed: 0xc0ffee, K: 100, sigma: 1e-3, scheme: 'central', lowrank: plan };
+  const one = await estimateBatched(fast, weights, central);
+  const parts = [];
+  for (const s of splitDirections(central, 3)) parts.push(await fast.runPasses(weights, central, s));
+  assert.deepEqual(combineLosses(central, parts), one);
+  const perPass = combineLosses(central, [await runPasses(ortPass, weights, new Float32Array(weights.length), central, splitDirections(central, 1)[0]!)]);
+  assert.ok(cosine(one.scalars, perPass.scalars) > 0.9999, `central: cos ${cosine(one.scalars, perPass.scalars)}`);
+  await fast.dispose();
+  await ortPass.dispose();
 });

@@ -126,3 +126,40 @@ export async function estimate(
   const [all] = splitDirections(task, 1);
   return combineLosses(task, [await runPasses(session, weights, scratch, task, all!)]);
 }
+
+/**
+ * An engine that runs every member of a share in one run (the member-batched low-rank path of
+ * src/core/zo/lowrankBatch.ts; onnxruntime: src/node/engine/lowrankBatch.ts). Its runPasses gives the losses
+ * of task.ts's runPasses for the same share to float32 tolerance (not bit for bit); any split of the directions
+ * into shares gives the bits of one run, so results do not depend on the worker count.
+ */
+export interface MemberBatchedEngine {
+  /** The low-rank plan the engine draws its factors with (must be the task's). */
+  readonly plan: LowRankPlan;
+  setBatch(batch: { x: Float32Array; y: Uint8Array; count: number }): void;
+  runPasses(weights: Float32Array, task: Pick<EstimateTask, 'seed' | 'sigma' | 'scheme'>, range: PassRange): Promise<PartialLosses>;
+}
+
+/** One whole client estimate on the engine's current batch, all K (or 2K) + 1 members in one engine run. */
+export async function estimateBatched(engine: MemberBatchedEngine, weights: Float32Array, task: EstimateTask): Promise<Estimate> {
+  const p = task.lowrank;
+  if (p && (p.rank !== engine.plan.rank || p.params !== engine.plan.params || p.factors !== engine.plan.factors)) {
+    throw new Error(`member-batched step: the engine's plan (rank ${engine.plan.rank}) is not the task's (rank ${p.rank})`);
+  }
+  const [all] = splitDirections(task, 1);
+  return combineLosses(task, [await engine.runPasses(weights, task, all!)]);
+}
+
+/**
+ * The client estimate through the member-batched engine when there is one (lowrank directions on an MLP-shaped
+ * model), else through today's per-pass path on `session`. Both engines must hold the same batch.
+ */
+export async function estimateWith(
+  engine: MemberBatchedEngine | null,
+  session: ForwardSession,
+  weights: Float32Array,
+  scratch: Float32Array,
+  task: EstimateTask,
+): Promise<Estimate> {
+  return engine && task.lowrank ? estimateBatched(engine, weights, task) : estimate(session, weights, scratch, task);
+}

@@ -1,5 +1,6 @@
 // The simulation's workers behind typed calls: client forward passes, the server's ĝ rebuild split over
 // parameter slices, and evaluation. Data and model state sit in shared memory, mapped once per worker.
+import type { MlpShape } from '../../core/zo/lowrankBatch.ts';
 import os from 'node:os';
 import type { Dataset } from '../../core/data/types.ts';
 import type { ClientModel } from '../../core/model/artifact.ts';
@@ -42,6 +43,7 @@ export class SimPool {
     dataset: Pick<Dataset, 'train' | 'test'>,
     workers: number,
     readonly lowrank: LowRankPlan | null = null,
+    memberBatch: MlpShape | null = null,
   ) {
     const params = model.params;
     const state: SharedState = {
@@ -53,6 +55,7 @@ export class SimPool {
       weights: new SharedArrayBuffer(params * 4),
       evalWeights: new SharedArrayBuffer(params * 4),
       grad: new SharedArrayBuffer(params * 8),
+      memberBatch: memberBatch && lowrank ? { shape: memberBatch, plan: lowrank } : null,
     };
     this.weights = new Float32Array(state.weights);
     this.evalWeights = new Float32Array(state.evalWeights);

@@ -4,6 +4,7 @@ import type { ClientModel } from '../../core/model/artifact.ts';
 import type { EstimateTask, PassRange } from '../../core/zo/task.ts';
 import type { DirectionSet } from '../../core/zo/server.ts';
 import type { LowRankPlan } from '../../core/rng/lowrank.ts';
+import type { MlpShape } from '../../core/zo/lowrankBatch.ts';
 import type { LocalTrainPlan } from '../../core/fl/transport.ts';
 
 /** Buffers every worker maps once: the data (clients read their own indices) and the model state. */
@@ -19,6 +20,8 @@ export interface SharedState {
   evalWeights: SharedArrayBuffer;
   /** ĝ accumulator (float64, n). */
   grad: SharedArrayBuffer;
+  /** The member-batched client step (memberBatch, src/core/zo/lowrankBatch.ts): the model's shape and the plan, or null. */
+  memberBatch: { shape: MlpShape; plan: LowRankPlan } | null;
 }
 
 /** One share of a client's estimate on its minibatch (see src/core/zo/task.ts). */

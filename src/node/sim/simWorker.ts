@@ -3,6 +3,7 @@ import { workerData } from 'node:worker_threads';
 import { exampleSize } from '../../core/model/artifact.ts';
 import { BatchGatherer } from '../../core/data/batch.ts';
 import { OrtSession } from '../engine/ort.ts';
+import { LowRankBatchSession } from '../engine/lowrankBatch.ts';
 import { serveTasks } from '../engine/serve.ts';
 import { crossEntropy } from '../../core/engine/metrics.ts';
 import { runPasses, type PartialLosses } from '../../core/zo/task.ts';
@@ -26,16 +27,26 @@ const evalBuffer = new Float32Array(weights.length);
 // Created on first use: a worker that only rebuilds ĝ (a server with remote clients between evaluations) needs none.
 let sessionReady: Promise<OrtSession> | null = null;
 const engine = () => (sessionReady ??= OrtSession.create(model));
+// The member-batched step of low-rank runs on a zoo mlp (memberBatch): all of a share's members in one engine run.
+let batchedReady: Promise<LowRankBatchSession> | null = null;
+const batched = () => (batchedReady ??= LowRankBatchSession.create(shared.memberBatch!.shape, shared.memberBatch!.plan));
 
 const EVAL_BATCH = 250;
 
 serveTasks<SimTask>(async (task) => {
   switch (task.kind) {
     case 'losses': {
-      const session = await engine();
-      session.setBatch(train.gather(task.indices));
       current.set(weights);
-      const result: PartialLosses = await runPasses(session, current, scratch, task.task, task.range);
+      let result: PartialLosses;
+      if (shared.memberBatch && task.task.lowrank) {
+        const session = await batched();
+        session.setBatch(train.gather(task.indices));
+        result = await session.runPasses(current, task.task, task.range);
+      } else {
+        const session = await engine();
+        session.setBatch(train.gather(task.indices));
+        result = await runPasses(session, current, scratch, task.task, task.range);
+      }
       const transfer = [result.plus.buffer as ArrayBuffer];
       if (result.minus) transfer.push(result.minus.buffer as ArrayBuffer);
       return { result, transfer };
