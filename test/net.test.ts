@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { torchMlp } from './onnxFixtures.ts';
 import { baffle, BIN, killAll, readJsonLines, startServer, status, tempDir, withoutWall } from './netHelpers.ts';
 
@@ -201,4 +202,41 @@ test('serve and join refuse bad settings before any work', () => {
   const notRun = runSync(['serve', '--resume', empty]);
   assert.equal(notRun.status, 2);
   assert.match(notRun.stderr, /no config\.json there \(not a run directory\)/);
+});
+
+test('SIGTERM stops the server cleanly: clients are told 4004, reconnect to the restarted server, and the run ends as baffle run ends', async () => {
+  const dir = tempDir();
+  const cfg = join(dir, 'run.json');
+  writeFileSync(cfg, JSON.stringify({ hidden: [8], K: 5, clients: 2, maxSteps: 30, evalEvery: 10, testSubset: 200, seed: 9 }));
+  const tokens = join(dir, 'tokens.json');
+  assert.equal(runSync(['tokens', '--clients', '2', '--out', tokens]).status, 0);
+  const ref = reference(dir, cfg);
+  // The restarted server must listen where the clients reconnect: a port free a moment ago.
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const out = join(dir, 'served');
+  const first = await startServer(['--tokens', tokens, '--config', cfg, '--out', out, '--port', String(port), '--quiet']);
+  const client = baffle(['join', first.url, '--tokens', tokens, '--give-up', '60']);
+  for (;;) {
+    const s = await status(port);
+    if ((s?.step ?? 0) >= 5) break;
+    assert.equal(first.proc.child.exitCode, null, first.proc.output());
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const t0 = performance.now();
+  first.proc.child.kill('SIGTERM');
+  assert.equal(await first.proc.exited, 143, first.proc.output());
+  const stopMs = performance.now() - t0;
+  assert.ok(stopMs < 5000, `stopped in ${stopMs.toFixed(0)} ms`);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.match(client.output(), /server stopping; reconnecting/, client.output());
+  const second = await startServer(['--resume', out, '--tokens', tokens, '--port', String(port), '--quiet']);
+  assert.equal(await second.proc.exited, 0, second.proc.output());
+  assert.equal(await client.exited, 0, client.output());
+  assertSameRun(out, await ref);
+  assert.deepEqual(readJsonLines(join(out, 'rounds.jsonl')).map((r) => r.step), Array.from({ length: 30 }, (_, i) => i + 1), 'every round once');
 });
