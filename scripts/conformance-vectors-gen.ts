@@ -28,9 +28,8 @@ import { ZIG_V_DEF, computeZigTables } from './zigtables-gen.ts';
 import { clientShards, clientStream } from '../src/core/fl/setup.ts';
 import { CursorStream } from '../src/core/fl/clientData.ts';
 import type { RunConfig } from '../src/core/config/index.ts';
-import { mnist10kTrainCount, readMnistDigits } from '../src/node/data/mnist10k.ts';
 import { makeResizer } from '../src/core/data/resize.ts';
-import { loadMnist10k } from '../src/node/data/mnist10k.ts';
+import { loadMnist10k, mnist10kRawSplits, mnist10kTrainCount } from '../src/node/data/mnist10k.ts';
 import { buildModel } from '../src/core/model/index.ts';
 import { zooArtifact } from '../src/core/model/zooArtifact.ts';
 import { clientModel } from '../src/core/model/artifact.ts';
@@ -168,26 +167,10 @@ export const PARTITION_CASES = [
 
 /** mnist-10k as protocol.md §5.6 lays it out: raw 28×28 bytes, labels, per split in class order. */
 function mnist10kLayout() {
-  const classes = readMnistDigits();
-  const counts = classes.map((c) => c.count);
+  const { train, test, classCounts: counts } = mnist10kRawSplits();
   const trainCounts = counts.map(mnist10kTrainCount);
-  const nTrain = trainCounts.reduce((a, b) => a + b, 0);
-  const nTest = counts.reduce((a, b) => a + b, 0) - nTrain;
-  const trainBytes = new Uint8Array(nTrain * 784);
-  const testBytes = new Uint8Array(nTest * 784);
-  const trainY = new Uint8Array(nTrain);
-  const testY = new Uint8Array(nTest);
-  let a = 0;
-  let b = 0;
-  for (const c of classes) {
-    const t = mnist10kTrainCount(c.count);
-    trainBytes.set(c.pixels.subarray(0, t * 784), a * 784);
-    trainY.fill(c.label, a, a + t);
-    a += t;
-    testBytes.set(c.pixels.subarray(t * 784), b * 784);
-    testY.fill(c.label, b, b + c.count - t);
-    b += c.count - t;
-  }
+  const [nTrain, nTest] = [train.count, test.count];
+  const [trainBytes, testBytes, trainY, testY] = [train.pixels, test.pixels, train.labels, test.labels];
   const resize = makeResizer(28, 28, 32, 32);
   const train32 = new Uint8Array(nTrain * 1024);
   for (let i = 0; i < nTrain; i++) resize(trainBytes, i * 784, train32, i * 1024);

@@ -45,7 +45,8 @@ export const LOWRANK_DIRECTIONS: ReadonlyArray<readonly [number, number]> = [
   [mixSeed(42, 3, 1), 99],
 ];
 
-function sums(v: ArrayLike<number>): { sum: number; sumSq: number } {
+/** The summary of a long vector in the file: Σ v_i and Σ v_i², in index order, binary64 (the test checks with this). */
+export function sums(v: ArrayLike<number>): { sum: number; sumSq: number } {
   let sum = 0;
   let sumSq = 0;
   for (let i = 0; i < v.length; i++) {

@@ -23,7 +23,7 @@ import type { ClientTransport, EstimateReply, EstimateRequest } from '../src/cor
 import { clientModel, exampleSize, type ClientModel } from '../src/core/model/artifact.ts';
 import { UniformRng } from '../src/core/rng/uniform.ts';
 import { estimate } from '../src/core/zo/task.ts';
-import { mnist10kTrainCount, readMnistDigits } from '../src/node/data/mnist10k.ts';
+import { mnist10kRawSplits, type RawSplit } from '../src/node/data/mnist10k.ts';
 import { OrtSession, type OrtGraph } from '../src/node/engine/ort.ts';
 import { loadRunData, loadRunModel } from '../src/node/model/load.ts';
 import { WebPages } from '../src/node/net/web.ts';
@@ -232,21 +232,9 @@ export function idxLabels(labels: ArrayLike<number>): Buffer {
 }
 
 /** mnist-10k's training split as raw 28×28 bytes, in the order loadMnist10k builds it (class by class, first ⌊0.8 n⌋). */
-let trainBytes: { pixels: Uint8Array; labels: Uint8Array; count: number } | null = null;
-export function mnist10kTrainBytes(): { pixels: Uint8Array; labels: Uint8Array; count: number } {
-  if (trainBytes) return trainBytes;
-  const classes = readMnistDigits();
-  const count = classes.reduce((s, c) => s + mnist10kTrainCount(c.count), 0);
-  const pixels = new Uint8Array(count * 784);
-  const labels = new Uint8Array(count);
-  let at = 0;
-  for (const c of classes) {
-    const t = mnist10kTrainCount(c.count);
-    pixels.set(c.pixels.subarray(0, t * 784), at * 784);
-    labels.fill(c.label, at, at + t);
-    at += t;
-  }
-  trainBytes = { pixels, labels, count };
+let trainBytes: RawSplit | null = null;
+export function mnist10kTrainBytes(): RawSplit {
+  trainBytes ??= mnist10kRawSplits().train;
   return trainBytes;
 }
 

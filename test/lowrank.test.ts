@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { directionBackend, fillDirection, mixSeed, setDirectionBackend } from '../src/core/rng/directions.ts';
 import { accumulateLowRank, fillFactors, fillLowRank, lowRankPlan, lowRankScale, perturbLowRank, setFactorCacheCap, type LowRankPlan } from '../src/core/rng/lowrank.ts';
 import { accumulateSets } from '../src/core/zo/server.ts';
+import { sums } from '../scripts/lowrank-vectors-gen.ts';
 import { ConfigError, resolveConfig, resolveServeConfig } from '../src/core/config/index.ts';
 import { loadDataset } from '../src/node/data/index.ts';
 import { simulate, type MetricsRecord } from '../src/app/simulation.ts';
@@ -88,15 +89,6 @@ function naiveRebuild(plan: LowRankPlan, sets: { seed: number; coefs: ArrayLike<
   return g;
 }
 
-function sums(v: ArrayLike<number>): { sum: number; sumSq: number } {
-  let sum = 0;
-  let sumSq = 0;
-  for (let i = 0; i < v.length; i++) {
-    sum += v[i]!;
-    sumSq += v[i]! * v[i]!;
-  }
-  return { sum, sumSq };
-}
 
 test('the plan: matrices as [shape[0], rest] with (m+p)·r factor positions, other tensors Gaussian, in layout order', () => {
   const plan = lowRankPlan(withOffsets([{ shape: [128, 1024] }, { shape: [128] }, { shape: [6, 1, 5, 5] }, { shape: [1, 7] }, { shape: [] }]), 2);

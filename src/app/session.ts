@@ -3,7 +3,7 @@
 // (simulated clients, src/app/simulation.ts) and `baffle serve` (clients over WebSocket) differ only in the
 // ClientTransport they hand to train().
 import { isDeepStrictEqual } from 'node:util';
-import { isOnnxPath, withDefaults, type RunConfig } from '../core/config/index.ts';
+import { withDefaults, type RunConfig } from '../core/config/index.ts';
 import type { Dataset } from '../core/data/types.ts';
 import { UserError } from '../core/errors.ts';
 import { Ema } from '../core/fl/ema.ts';
@@ -200,6 +200,7 @@ export class Session {
  * runs: Gaussian directions, the key off, an imported model, or a zoo model the fast path does not cover.
  */
 function memberBatchShape(config: RunConfig, artifact: ModelArtifact, lowrank: LowRankPlan | null): MlpShape | null {
-  if (!lowrank || !config.memberBatch || isOnnxPath(config.model) || config.model !== 'mlp') return null;
+  // An ONNX file's model is a path, never 'mlp' (and zooConfigOf takes zoo models only).
+  if (!lowrank || !config.memberBatch || config.model !== 'mlp') return null;
   return mlpShape(zooConfigOf(config), artifact.layout);
 }

@@ -86,30 +86,38 @@ export function mnist10kTrainCount(n: number): number {
 
 /** Loads "mnist-10k": 7,996 train / 2,004 test, [1,side,side] float32 in [0,1] (side 32 by default), ordered by class (see top). */
 export function loadMnist10k(side = DST): Dataset {
+  const raw = mnist10kRawSplits();
+  const unit = (s: RawSplit): Split => ({ x: resizeBatchToUnit(s.pixels, s.count, SRC, SRC, side, side), y: s.labels, count: s.count });
+  return { name: MNIST10K_NAME, inputShape: [1, side, side], classes: 10, train: unit(raw.train), test: unit(raw.test) };
+}
+
+/** One split of mnist-10k as raw 28×28 bytes (row-major, one byte per pixel) and labels. */
+export interface RawSplit {
+  pixels: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+}
+
+/**
+ * mnist-10k's two splits before resizing, in class order: of each digit's images (file order) the first
+ * mnist10kTrainCount(n) train, the rest test. `classCounts[d]`: images of digit d.
+ */
+export function mnist10kRawSplits(): { train: RawSplit; test: RawSplit; classCounts: number[] } {
   const classes = readMnistDigits();
-  let nTrain = 0;
-  let nTest = 0;
-  for (const c of classes) {
-    const t = mnist10kTrainCount(c.count);
-    nTrain += t;
-    nTest += c.count - t;
-  }
-  const trainBytes = new Uint8Array(nTrain * PIXELS);
-  const testBytes = new Uint8Array(nTest * PIXELS);
-  const trainY = new Uint8Array(nTrain);
-  const testY = new Uint8Array(nTest);
+  const nTrain = classes.reduce((s, c) => s + mnist10kTrainCount(c.count), 0);
+  const nTest = classes.reduce((s, c) => s + c.count, 0) - nTrain;
+  const train: RawSplit = { pixels: new Uint8Array(nTrain * PIXELS), labels: new Uint8Array(nTrain), count: nTrain };
+  const test: RawSplit = { pixels: new Uint8Array(nTest * PIXELS), labels: new Uint8Array(nTest), count: nTest };
   let iTr = 0;
   let iTe = 0;
   for (const c of classes) {
     const t = mnist10kTrainCount(c.count);
-    trainBytes.set(c.pixels.subarray(0, t * PIXELS), iTr * PIXELS);
-    trainY.fill(c.label, iTr, iTr + t);
+    train.pixels.set(c.pixels.subarray(0, t * PIXELS), iTr * PIXELS);
+    train.labels.fill(c.label, iTr, iTr + t);
     iTr += t;
-    testBytes.set(c.pixels.subarray(t * PIXELS), iTe * PIXELS);
-    testY.fill(c.label, iTe, iTe + c.count - t);
+    test.pixels.set(c.pixels.subarray(t * PIXELS), iTe * PIXELS);
+    test.labels.fill(c.label, iTe, iTe + c.count - t);
     iTe += c.count - t;
   }
-  const train: Split = { x: resizeBatchToUnit(trainBytes, nTrain, SRC, SRC, side, side), y: trainY, count: nTrain };
-  const test: Split = { x: resizeBatchToUnit(testBytes, nTest, SRC, SRC, side, side), y: testY, count: nTest };
-  return { name: MNIST10K_NAME, inputShape: [1, side, side], classes: 10, train, test };
+  return { train, test, classCounts: classes.map((c) => c.count) };
 }
